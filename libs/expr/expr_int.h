@@ -1,0 +1,144 @@
+/* libs/expr private: tokens, the expression tree and helpers shared by the parser, the evaluator
+ * and the update/projection code. Everything lives in the request arena. */
+#ifndef DYN_LIBS_EXPR_EXPR_INT_H
+#define DYN_LIBS_EXPR_EXPR_INT_H
+
+#include "libs/expr/expr.h"
+
+#include "libs/num/num.h"
+
+typedef Dyne__V1__AttributeValue expr_av;
+typedef Dyne__V1__AttributeValueMap expr_map;
+typedef Dyne__V1__AttributeValueMap__ValuesEntry expr_entry;
+
+/* ---- tokens ---- */
+typedef enum {
+    T_EOF = 0,
+    T_IDENT,    /* [A-Za-z_][A-Za-z0-9_]*: names, keywords and function names alike */
+    T_NAME,     /* #[A-Za-z0-9_]* */
+    T_VALUE,    /* :[A-Za-z0-9_]* */
+    T_NUMBER,   /* [0-9]+, only meaningful inside [] */
+    T_LPAREN,
+    T_RPAREN,
+    T_LBRACK,
+    T_RBRACK,
+    T_COMMA,
+    T_DOT,
+    T_EQ,
+    T_NE,
+    T_LT,
+    T_LE,
+    T_GT,
+    T_GE,
+    T_PLUS,
+    T_MINUS,
+    T_ILLEGAL,  /* any other character (a whole UTF-8 sequence) */
+} expr_tok_type;
+
+typedef struct expr_tok {
+    uint32_t type;
+    uint32_t start, len;   /* bytes into the expression text */
+} expr_tok;
+
+/* Splits text into toks (capacity len + 1, always ends with T_EOF); returns the count. */
+uint32_t expr_lex(const char *text, uint32_t len, expr_tok *toks);
+
+/* ---- tree ---- */
+typedef struct expr_elem {
+    const char *name;   /* NUL-terminated map key; NULL for a list index */
+    uint32_t index;
+} expr_elem;
+
+typedef struct expr_path {
+    uint32_t n;
+    expr_elem *elems;
+} expr_path;
+
+typedef enum {
+    N_PATH,      /* operand: document path */
+    N_VALUE,     /* operand: :value, already substituted */
+    N_FUNC,      /* function call; op is an expr_fn */
+    N_CMP,       /* args[0] op args[1]; op is an expr_cmp */
+    N_BETWEEN,   /* args[0] BETWEEN args[1] AND args[2] */
+    N_IN,        /* args[0] IN (args[1..]) */
+    N_AND,
+    N_OR,
+    N_NOT,
+    N_PLUS,      /* update SET value: args[0] + args[1] */
+    N_MINUS,
+} expr_node_kind;
+
+typedef enum {
+    F_UNKNOWN = 0,
+    F_ATTRIBUTE_EXISTS,
+    F_ATTRIBUTE_NOT_EXISTS,
+    F_ATTRIBUTE_TYPE,
+    F_BEGINS_WITH,
+    F_CONTAINS,
+    F_SIZE,
+    F_IF_NOT_EXISTS,
+    F_LIST_APPEND,
+} expr_fn;
+
+typedef enum { C_EQ, C_NE, C_LT, C_LE, C_GT, C_GE } expr_cmp;
+
+typedef struct expr_node {
+    uint8_t kind;      /* expr_node_kind */
+    uint8_t op;        /* expr_cmp for N_CMP, expr_fn for N_FUNC */
+    uint8_t parens;    /* how many '(' ')' wrap exactly this node (redundant-parens check) */
+    uint8_t type_arg;  /* N_FUNC attribute_type: the Dyne value_case named by args[1] */
+    uint32_t n_args;
+    struct expr_node **args;
+    expr_path path;                  /* N_PATH */
+    const expr_av *value;            /* N_VALUE; borrowed from ExpressionAttributeValues */
+    const char *name;                /* N_FUNC: the name as written */
+    dyn_num num;                     /* N_VALUE of type N: parsed once here */
+    bool num_ok;
+} expr_node;
+
+typedef enum { U_SET, U_REMOVE, U_ADD, U_DELETE } expr_action_kind;
+
+typedef struct expr_action {
+    expr_action_kind kind;
+    expr_path path;
+    expr_node *val;   /* SET value, ADD/DELETE operand; NULL for REMOVE */
+} expr_action;
+
+/* Paths of a projection (or of an update, for UPDATED_OLD/NEW) merged into a tree: siblings in
+ * expression order, list indexes ascending. A leaf takes the whole value at its path. */
+typedef struct expr_trie {
+    const char *name;   /* NULL for a list index */
+    uint32_t index;
+    bool leaf;
+    struct expr_trie *child, *next;
+} expr_trie;
+
+struct dyn_expr {
+    dyn_expr_kind kind;
+    expr_node *cond;          /* condition, filter, key condition */
+    expr_action *actions;     /* update, SETs then REMOVEs (highest list index first), ADDs,
+                                 DELETEs */
+    uint32_t n_actions;
+    expr_trie *trie;          /* projection; update target paths */
+};
+
+/* ---- values ---- */
+/* An evaluated operand: a value from the item or the expression, or a number computed by
+ * size(). type is the Dyne value_case; 0 (NOT_SET) means missing. */
+typedef struct expr_ev {
+    int type;
+    const expr_av *av;   /* NULL when only num is set */
+    dyn_num num;         /* valid for type N */
+} expr_ev;
+
+const expr_av *expr_path_get(const expr_map *item, const expr_path *p);
+const expr_av *expr_map_get(const expr_map *m, const char *key);
+bool expr_ev_from_av(const expr_av *av, expr_ev *out);   /* false: malformed number */
+bool expr_av_equal(const expr_av *a, const expr_av *b);
+bool expr_ev_equal(const expr_ev *a, const expr_ev *b);
+/* -1/0/1 for two values of the same scalar type S, N or B; *ok false otherwise. */
+int expr_ev_cmp(const expr_ev *a, const expr_ev *b, bool *ok);
+const char *expr_type_name(int value_case);   /* "S", "NS", ...; "" for NOT_SET */
+bool expr_is_set_type(int value_case);
+char *expr_base64(dyn_arena *a, const uint8_t *p, size_t n);
+#endif /* DYN_LIBS_EXPR_EXPR_INT_H */
