@@ -12,6 +12,7 @@
 #include "libs/arena/arena.h"
 #include "libs/err/err.h"
 #include "proto/dyne/v1/attribute.pb-c.h"
+#include "proto/dyne/v1/types.pb-c.h"
 
 /* DynamoDB's expression limits. */
 #define DYN_EXPR_MAX_LEN 4096        /* bytes of one expression string */
@@ -123,6 +124,94 @@ typedef struct dyn_expr_key_cond {
 dyn_err dyn_expr_key_condition(const dyn_expr *e, const char *pk_name, char pk_type,
                                const char *sk_name, char sk_type, dyn_arena *a,
                                dyn_expr_key_cond *out, const char **msg);
+
+/* ---- legacy (pre-expression) parameters ----
+ * Expected, KeyConditions, QueryFilter/ScanFilter, AttributeUpdates and AttributesToGet become
+ * the same trees dyn_expr_parse() builds, so dyn_expr_eval_condition(), dyn_expr_apply_update()
+ * and dyn_expr_project() serve both forms. Messages are DynamoDB's (dynalite's validateAttribute-
+ * Conditions/validateConditions order). Map parameters are passed as the generated map entries
+ * of any message (e.g. (const ProtobufCMessage *const *)in->expected, in->n_expected): each has
+ * a string "key" and a message "value" of the right type, else DYN_EINTERNAL. Names and values
+ * are borrowed from the request for the tree's lifetime; the tree and *msg are in arena a.
+ * Validating the AttributeValues themselves (numbers, empty sets, ...) is the caller's job, but
+ * a malformed N is still reported, with dyn_num's message. DYN_ENOMEM when the arena is full. */
+
+/* Expected + ConditionalOperator (PutItem, UpdateItem, DeleteItem) -> a CONDITION tree.
+ * conditional_operator: "AND", "OR" or NULL (= AND). n == 0 and no ConditionalOperator gives
+ * *out = NULL (no condition); ConditionalOperator with fewer than two entries is an error. */
+dyn_err dyn_expr_from_expected(const ProtobufCMessage *const *entries, size_t n,
+                               const char *conditional_operator, dyn_arena *a, dyn_expr **out,
+                               const char **msg);
+
+/* QueryFilter or ScanFilter + ConditionalOperator -> a FILTER tree. param is "QueryFilter" or
+ * "ScanFilter" (it names the parameter in messages). Same NULL/empty rules as above. */
+dyn_err dyn_expr_from_filter(const char *param, const ProtobufCMessage *const *entries, size_t n,
+                             const char *conditional_operator, dyn_arena *a, dyn_expr **out,
+                             const char **msg);
+
+/* KeyConditions (Query) against the queried key schema (as dyn_expr_key_condition: types 'S',
+ * 'N', 'B'; sk_name NULL for hash-only) -> the partition-key value and sort-key range in *kc,
+ * and, when ast is not NULL, the equivalent KEY_CONDITION tree (pk = v AND sk-condition) in
+ * *ast. Messages as DynamoDB gives them for KeyConditions ("Conditions can be of length 1 or 2
+ * only", "Attempted conditional constraint is not an indexable operation", "Query condition
+ * missed key schema element: pk", "Query key condition not supported", ...). */
+dyn_err dyn_expr_from_key_conditions(const ProtobufCMessage *const *entries, size_t n,
+                                     const char *pk_name, char pk_type, const char *sk_name,
+                                     char sk_type, dyn_arena *a, dyn_expr **ast,
+                                     dyn_expr_key_cond *kc, const char **msg);
+
+/* AttributeUpdates (UpdateItem) -> an UPDATE tree: PUT (the default) sets, ADD adds to a number
+ * or set (appends to a list) and creates a missing attribute, DELETE with a set value removes
+ * those elements (the attribute when none are left), DELETE without a value removes the
+ * attribute. dyn_expr_apply_update() words its errors as for AttributeUpdates ("Type mismatch
+ * for attribute to update", "One or more parameter values were invalid: Cannot update attribute
+ * pk. This attribute is part of the key"); dyn_expr_project() gives UPDATED_OLD/UPDATED_NEW.
+ * n == 0 gives *out = NULL. */
+dyn_err dyn_expr_from_attribute_updates(const ProtobufCMessage *const *entries, size_t n,
+                                        dyn_arena *a, dyn_expr **out, const char **msg);
+
+/* AttributesToGet -> a PROJECTION tree of top-level names (a name is never parsed as a path:
+ * "a.b" is the attribute named "a.b"). n == 0 gives *out = NULL. Duplicates are "One or more
+ * parameter values were invalid: Duplicate value in attribute name: x"; more than 255 names the
+ * constraint error. names borrowed. */
+dyn_err dyn_expr_from_attributes_to_get(const char *const *names, size_t n, dyn_arena *a,
+                                        dyn_expr **out, const char **msg);
+
+/* Which operation a request is, for dyn_expr_check_mixing(). BatchGetItem's per-table
+ * KeysAndAttributes check as GET_ITEM. */
+typedef enum dyn_expr_op {
+    DYN_EXPR_OP_GET_ITEM,
+    DYN_EXPR_OP_PUT_ITEM,
+    DYN_EXPR_OP_DELETE_ITEM,
+    DYN_EXPR_OP_UPDATE_ITEM,
+    DYN_EXPR_OP_QUERY,
+    DYN_EXPR_OP_SCAN,
+} dyn_expr_op;
+
+/* Bits of dyn_expr_check_mixing()'s params: which parameters the request has (present, even if
+ * empty). */
+#define DYN_EXPR_P_PROJECTION_EXPRESSION (1u << 0)
+#define DYN_EXPR_P_FILTER_EXPRESSION (1u << 1)
+#define DYN_EXPR_P_KEY_CONDITION_EXPRESSION (1u << 2)
+#define DYN_EXPR_P_CONDITION_EXPRESSION (1u << 3)
+#define DYN_EXPR_P_UPDATE_EXPRESSION (1u << 4)
+#define DYN_EXPR_P_ATTRIBUTES_TO_GET (1u << 5)
+#define DYN_EXPR_P_QUERY_FILTER (1u << 6)
+#define DYN_EXPR_P_SCAN_FILTER (1u << 7)
+#define DYN_EXPR_P_CONDITIONAL_OPERATOR (1u << 8)
+#define DYN_EXPR_P_KEY_CONDITIONS (1u << 9)
+#define DYN_EXPR_P_EXPECTED (1u << 10)
+#define DYN_EXPR_P_ATTRIBUTE_UPDATES (1u << 11)
+#define DYN_EXPR_P_EXPRESSION_ATTRIBUTE_NAMES (1u << 12)
+#define DYN_EXPR_P_EXPRESSION_ATTRIBUTE_VALUES (1u << 13)
+
+/* The first check DynamoDB makes on a request's parameters: DYN_EVALIDATION with "Can not use
+ * both expression and non-expression parameters in the same request: Non-expression
+ * parameters: {Expected} Expression parameters: {ConditionExpression}", "ExpressionAttributeNames
+ * can only be specified when using expressions" or "ExpressionAttributeValues can only be
+ * specified when using expressions: ConditionExpression is null"; else DYN_OK. Parameters that
+ * op does not have are ignored. *msg in arena a. */
+dyn_err dyn_expr_check_mixing(dyn_expr_op op, unsigned params, dyn_arena *a, const char **msg);
 
 /* True when name is one of DynamoDB's 573 reserved words (case-insensitive). */
 bool dyn_expr_is_reserved(const char *name, size_t len);

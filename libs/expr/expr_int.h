@@ -120,6 +120,7 @@ struct dyn_expr {
                                  DELETEs */
     uint32_t n_actions;
     expr_trie *trie;          /* projection; update target paths */
+    bool legacy;              /* built from Expected/AttributeUpdates/...: legacy error wording */
 };
 
 /* ---- values ---- */

@@ -8,6 +8,11 @@
 #define MSG_MISSING "The provided expression refers to an attribute that does not exist in the item"
 #define MSG_BAD_PATH "The document path provided in the update expression is invalid for update"
 #define MSG_BAD_TYPE "An operand in the update expression has an incorrect data type"
+/* the same failures, worded as DynamoDB words them for AttributeUpdates */
+#define MSG_LEGACY_KEY_FMT                                                                     \
+    "One or more parameter values were invalid: Cannot update attribute %s. This attribute is " \
+    "part of the key"
+#define MSG_LEGACY_BAD_TYPE "Type mismatch for attribute to update"
 
 typedef struct upd {
     dyn_arena *a;
@@ -491,7 +496,8 @@ dyn_expr_apply_update(const dyn_expr *e, const Dyne__V1__AttributeValueMap *item
         const char *head = e->actions[i].path.elems[0].name;
         for (int k = 0; k < 2; k++) {
             if (key_names && key_names[k] && strcmp(key_names[k], head) == 0) {
-                *msg = dyn_arena_printf(a, MSG_KEY_FMT, head);
+                *msg = e->legacy ? dyn_arena_printf(a, MSG_LEGACY_KEY_FMT, head)
+                                 : dyn_arena_printf(a, MSG_KEY_FMT, head);
                 return *msg ? DYN_EVALIDATION : DYN_ENOMEM;
             }
         }
@@ -523,6 +529,6 @@ dyn_expr_apply_update(const dyn_expr *e, const Dyne__V1__AttributeValueMap *item
         *new_item = root->m;
 out:
     if (rc == DYN_EVALIDATION)
-        *msg = u.msg;
+        *msg = e->legacy && u.msg && strcmp(u.msg, MSG_BAD_TYPE) == 0 ? MSG_LEGACY_BAD_TYPE : u.msg;
     return rc;
 }
