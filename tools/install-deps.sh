@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PKGS=(
-  bazel-bootstrap build-essential gcc g++ clang
+  bazel-bootstrap build-essential gcc g++ clang libclang-rt-14-dev valgrind
   protobuf-compiler libprotobuf-dev libprotoc-dev protobuf-c-compiler libprotobuf-c-dev
   libgrpc-dev protobuf-compiler-grpc
   libnng-dev libwiredtiger-dev wiredtiger

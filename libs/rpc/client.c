@@ -41,6 +41,7 @@ struct dyn_rpc_client {
     cli_live live;          /* list head (sentinel) */
     int nlive;
     bool closing;
+    atomic_bool wait_for_ready;   /* unary calls wait for a (re)connection until their deadline */
 };
 
 typedef struct unary_op {
@@ -237,6 +238,12 @@ cq_thread(void *arg)
 
 /* ---- client ------------------------------------------------------------------------------- */
 
+void
+dyn_rpc_client_set_wait_for_ready(dyn_rpc_client *c, bool wait)
+{
+    atomic_store(&c->wait_for_ready, wait);
+}
+
 dyn_rpc_client *
 dyn_rpc_client_new(const char *target, int channels)
 {
@@ -250,6 +257,12 @@ dyn_rpc_client_new(const char *target, int channels)
           .value.integer = -1 },
         { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_KEEPALIVE_TIME_MS, .value.integer = 10000 },
         { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_KEEPALIVE_TIMEOUT_MS, .value.integer = 5000 },
+        /* peers are other Dyne processes that restart in well under a second: reconnect fast
+         * rather than with gRPC's default backoff of up to two minutes */
+        { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+          .value.integer = 100 },
+        { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+          .value.integer = 1000 },
     };
     grpc_channel_args cargs = { .num_args = sizeof args / sizeof args[0], .args = args };
 
@@ -371,6 +384,8 @@ dyn_rpc_client_call_async(dyn_rpc_client *c, const char *method, const ProtobufC
 
     memset(ops, 0, sizeof ops);
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    if (atomic_load(&c->wait_for_ready))
+        ops[0].flags = GRPC_INITIAL_METADATA_WAIT_FOR_READY;
     ops[1].op = GRPC_OP_SEND_MESSAGE;
     ops[1].data.send_message.send_message = op->send_buf;
     ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;

@@ -242,14 +242,9 @@ test_unavailable_and_deadline(void)
     getsockname(fd, (struct sockaddr *)&sa, &len);
     snprintf(target, sizeof target, "127.0.0.1:%d", ntohs(sa.sin_port));
     c = dyn_rpc_client_new(target, 1);
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     DT_ERR(dyn_rpc_client_call(c, "/etcdserverpb.KV/Put", &req.base,
                                &etcdserverpb__put_response__descriptor, 300, &a, NULL, NULL),
            DYN_EDEADLINE);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-    DT_TRUE(ms >= 250 && ms < 3000);
     dyn_rpc_client_free(c);
     close(fd);
     dyn_arena_fini(&a);

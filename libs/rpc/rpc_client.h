@@ -16,6 +16,10 @@ typedef struct dyn_rpc_stream dyn_rpc_stream;   /* opaque */
 /* target: "127.0.0.1:7001". channels: connections spread round-robin (>= 1). */
 dyn_rpc_client *dyn_rpc_client_new(const char *target, int channels);
 void dyn_rpc_client_free(dyn_rpc_client *c);   /* cancels what is in flight; callbacks still run */
+/* Off by default: a call to an unreachable peer fails at once with DYN_EUNAVAIL. On: unary
+ * calls wait for the channel to (re)connect until their deadline -- for peers that restart,
+ * such as storage nodes behind the router. */
+void dyn_rpc_client_set_wait_for_ready(dyn_rpc_client *c, bool wait);
 
 /* Blocking unary call of full method path `method` ("/dyne.internal.Storage/Put"). The reply is
  * unpacked into arena `a` (*resp, of type resp_desc). On failure the error is recovered from the

@@ -1,0 +1,367 @@
+/* services/router -- the router's state: the table catalog cached from etcd (loaded at start,
+ * then kept current by a watch on /dyne/tables/), storage clients by address, and the admin
+ * thread that runs control-plane work where blocking is allowed. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "libs/log/log.h"
+#include "proto/dyne/internal/catalog.pb-c.h"
+#include "services/router/router.h"
+
+#define TABLES_PREFIX "/dyne/tables/"
+
+typedef struct cat_entry {
+    Dyne__Internal__TableMeta *meta;   /* owned: protobuf-c heap */
+    struct cat_entry *next;
+} cat_entry;
+
+typedef struct client_entry {
+    char *addr;                        /* owned */
+    dyn_rpc_client *client;            /* owned */
+    struct client_entry *next;
+} client_entry;
+
+typedef struct job {
+    dyn_rpc_call *call;
+    const ProtobufCMessage *req;
+    router_job_fn fn;
+    struct job *next;
+} job;
+
+struct router {
+    dyn_meta *meta;                    /* borrowed */
+    router_opts opts;                  /* strings owned */
+    pthread_rwlock_t cat_mu;
+    cat_entry *tables;
+    pthread_mutex_t cl_mu;
+    client_entry *clients;
+    pthread_mutex_t q_mu;
+    pthread_cond_t q_cv;
+    job *q_head, *q_tail;
+    bool stopping;
+    pthread_t admin;
+    dyn_meta_watch *watch;
+};
+
+dyn_meta *
+router_meta(router *r)
+{
+    return r->meta;
+}
+
+const router_opts *
+router_options(router *r)
+{
+    return &r->opts;
+}
+
+int
+router_storage_deadline(router *r)
+{
+    return r->opts.storage_deadline_ms;
+}
+
+/* ---- catalog ---- */
+
+void
+router_catalog_put(router *r, const void *packed, size_t len)
+{
+    Dyne__Internal__TableMeta *m = dyne__internal__table_meta__unpack(NULL, len, packed);
+    cat_entry *e;
+
+    if (m == NULL || m->table_name == NULL) {
+        dyn_log(DYN_LOG_ERROR, "ROUTER-CATALOG-CORRUPT", "len=%zu", len);
+        if (m != NULL)
+            dyne__internal__table_meta__free_unpacked(m, NULL);
+        return;
+    }
+    pthread_rwlock_wrlock(&r->cat_mu);
+    for (e = r->tables; e != NULL; e = e->next)
+        if (strcmp(e->meta->table_name, m->table_name) == 0)
+            break;
+    if (e == NULL) {
+        e = dyn_xcalloc(1, sizeof *e);
+        e->next = r->tables;
+        r->tables = e;
+    } else {
+        dyne__internal__table_meta__free_unpacked(e->meta, NULL);
+    }
+    e->meta = m;
+    pthread_rwlock_unlock(&r->cat_mu);
+}
+
+void
+router_catalog_del(router *r, const char *name)
+{
+    cat_entry **pp, *e = NULL;
+
+    pthread_rwlock_wrlock(&r->cat_mu);
+    for (pp = &r->tables; *pp != NULL; pp = &(*pp)->next)
+        if (strcmp((*pp)->meta->table_name, name) == 0) {
+            e = *pp;
+            *pp = e->next;
+            break;
+        }
+    pthread_rwlock_unlock(&r->cat_mu);
+    if (e != NULL) {
+        dyne__internal__table_meta__free_unpacked(e->meta, NULL);
+        free(e);
+    }
+}
+
+static char
+key_type(const char *t)
+{
+    return t != NULL && t[0] != '\0' ? t[0] : 'S';
+}
+
+dyn_err
+router_table_get(router *r, const char *name, bool active_only, dyn_arena *a, router_table *t)
+{
+    dyn_err rc = DYN_ENOTABLE;
+    cat_entry *e;
+
+    memset(t, 0, sizeof *t);
+    if (name == NULL)
+        return DYN_ENOTABLE;
+    pthread_rwlock_rdlock(&r->cat_mu);
+    for (e = r->tables; e != NULL; e = e->next)
+        if (strcmp(e->meta->table_name, name) == 0)
+            break;
+    if (e == NULL)
+        goto out;
+    const Dyne__Internal__TableMeta *m = e->meta;
+    if (active_only && (m->status == NULL || (strcmp(m->status, "ACTIVE") != 0 &&
+                                              strcmp(m->status, "UPDATING") != 0)))
+        goto out;
+    rc = DYN_ENOMEM;
+    t->name = dyn_arena_strdup(a, m->table_name);
+    t->status = dyn_arena_strdup(a, m->status ? m->status : "");
+    if (m->key_schema == NULL || m->key_schema->pk_name == NULL) {
+        rc = DYN_EINTERNAL;
+        goto out;
+    }
+    t->ks.pk_name = dyn_arena_strdup(a, m->key_schema->pk_name);
+    t->ks.pk_type = key_type(m->key_schema->pk_type);
+    if (m->key_schema->sk_name != NULL) {
+        t->ks.sk_name = dyn_arena_strdup(a, m->key_schema->sk_name);
+        t->ks.sk_type = key_type(m->key_schema->sk_type);
+    }
+    t->nparts = m->n_partitions;
+    t->parts = dyn_arena_alloc(a, sizeof *t->parts * (m->n_partitions ? m->n_partitions : 1));
+    if (t->name == NULL || t->status == NULL || t->ks.pk_name == NULL || t->parts == NULL)
+        goto out;
+    for (size_t i = 0; i < m->n_partitions; i++) {
+        const Dyne__Internal__PartitionMeta *p = m->partitions[i];
+        t->parts[i].id = dyn_arena_strdup(a, p->partition_id ? p->partition_id : "");
+        t->parts[i].addr = dyn_arena_strdup(a, p->node_addr ? p->node_addr : "");
+        t->parts[i].hash_start = p->hash_start;
+        t->parts[i].hash_end = p->hash_end;
+        if (t->parts[i].id == NULL || t->parts[i].addr == NULL)
+            goto out;
+    }
+    rc = DYN_OK;
+out:
+    pthread_rwlock_unlock(&r->cat_mu);
+    return rc;
+}
+
+const router_part *
+router_table_route(const router_table *t, uint64_t hash)
+{
+    /* partitions are few per table here; a binary search comes with splits (issue 6) */
+    for (size_t i = 0; i < t->nparts; i++)
+        if (hash >= t->parts[i].hash_start && hash <= t->parts[i].hash_end)
+            return &t->parts[i];
+    return NULL;
+}
+
+/* Replaces the whole cache with a fresh listing (start, and after a compacted watch). */
+static dyn_err
+catalog_reload(router *r, int64_t *rev)
+{
+    dyn_arena a;
+    dyn_meta_kv *kvs = NULL;
+    size_t n = 0;
+    dyn_err rc;
+
+    dyn_arena_init(&a, 256u << 20);
+    if ((rc = dyn_meta_range(r->meta, TABLES_PREFIX, 0, &a, &kvs, &n, NULL, rev)) == DYN_OK) {
+        pthread_rwlock_wrlock(&r->cat_mu);
+        for (cat_entry *e = r->tables, *next; e != NULL; e = next) {
+            next = e->next;
+            dyne__internal__table_meta__free_unpacked(e->meta, NULL);
+            free(e);
+        }
+        r->tables = NULL;
+        pthread_rwlock_unlock(&r->cat_mu);
+        for (size_t i = 0; i < n; i++)
+            router_catalog_put(r, kvs[i].val, kvs[i].val_len);
+        dyn_log(DYN_LOG_INFO, "ROUTER-CATALOG", "tables=%zu rev=%lld", n, (long long)*rev);
+    }
+    dyn_arena_fini(&a);
+    return rc;
+}
+
+static void
+catalog_event(void *arg, const dyn_meta_event *ev)
+{
+    router *r = arg;
+    int64_t rev;
+
+    if (ev->type == DYN_META_EV_COMPACTED) {
+        (void)catalog_reload(r, &rev);
+        return;
+    }
+    if (strncmp(ev->key, TABLES_PREFIX, strlen(TABLES_PREFIX)) != 0)
+        return;
+    if (ev->type == DYN_META_EV_PUT)
+        router_catalog_put(r, ev->val, ev->val_len);
+    else
+        router_catalog_del(r, ev->key + strlen(TABLES_PREFIX));
+}
+
+/* ---- storage clients ---- */
+
+dyn_rpc_client *
+router_storage(router *r, const char *addr)
+{
+    client_entry *e;
+
+    pthread_mutex_lock(&r->cl_mu);
+    for (e = r->clients; e != NULL; e = e->next)
+        if (strcmp(e->addr, addr) == 0)
+            break;
+    if (e == NULL) {
+        e = dyn_xcalloc(1, sizeof *e);
+        e->addr = dyn_xstrdup(addr);
+        e->client = dyn_rpc_client_new(addr, 2);
+        /* a restarting storage node is waited for (within the storage deadline) rather than
+         * reported unavailable at once */
+        dyn_rpc_client_set_wait_for_ready(e->client, true);
+        e->next = r->clients;
+        r->clients = e;
+    }
+    pthread_mutex_unlock(&r->cl_mu);
+    return e->client;
+}
+
+/* ---- admin thread ---- */
+
+dyn_err
+router_admin_submit(router *r, dyn_rpc_call *call, const ProtobufCMessage *req, router_job_fn fn)
+{
+    job *j = dyn_arena_alloc(dyn_rpc_call_arena(call), sizeof *j);
+
+    if (j == NULL)
+        return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
+    j->call = call;
+    j->req = req;
+    j->fn = fn;
+    j->next = NULL;
+    dyn_rpc_call_defer(call);
+    pthread_mutex_lock(&r->q_mu);
+    if (r->q_tail != NULL)
+        r->q_tail->next = j;
+    else
+        r->q_head = j;
+    r->q_tail = j;
+    pthread_cond_signal(&r->q_cv);
+    pthread_mutex_unlock(&r->q_mu);
+    return DYN_OK;
+}
+
+static void *
+admin_main(void *arg)
+{
+    router *r = arg;
+
+    for (;;) {
+        pthread_mutex_lock(&r->q_mu);
+        while (r->q_head == NULL && !r->stopping)
+            pthread_cond_wait(&r->q_cv, &r->q_mu);
+        job *j = r->q_head;
+        if (j == NULL) {   /* stopping and drained */
+            pthread_mutex_unlock(&r->q_mu);
+            break;
+        }
+        r->q_head = j->next;
+        if (r->q_head == NULL)
+            r->q_tail = NULL;
+        pthread_mutex_unlock(&r->q_mu);
+        j->fn(r, j->call, j->req);   /* finishes the call; j lives in its arena */
+    }
+    return NULL;
+}
+
+/* ---- lifecycle ---- */
+
+dyn_err
+router_new(dyn_meta *meta, const router_opts *o, router **out)
+{
+    router *r = dyn_xcalloc(1, sizeof *r);
+    int64_t rev = 0;
+    dyn_err rc;
+
+    r->meta = meta;
+    r->opts.region = dyn_xstrdup(o->region);
+    r->opts.account = dyn_xstrdup(o->account);
+    r->opts.storage_deadline_ms = o->storage_deadline_ms > 0 ? o->storage_deadline_ms : 10000;
+    pthread_rwlock_init(&r->cat_mu, NULL);
+    pthread_mutex_init(&r->cl_mu, NULL);
+    pthread_mutex_init(&r->q_mu, NULL);
+    pthread_cond_init(&r->q_cv, NULL);
+
+    /* load, then watch from the revision after the snapshot: no event is missed or doubled */
+    if ((rc = catalog_reload(r, &rev)) != DYN_OK)
+        goto out;
+    if ((r->watch = dyn_meta_watch_start(meta, TABLES_PREFIX, rev + 1, catalog_event, r)) == NULL) {
+        rc = DYN_EINTERNAL;
+        goto out;
+    }
+    if (pthread_create(&r->admin, NULL, admin_main, r) != 0) {
+        rc = DYN_EINTERNAL;
+        goto out;
+    }
+out:
+    if (rc != DYN_OK) {
+        if (r->watch != NULL)
+            dyn_meta_watch_stop(r->watch);
+        free((char *)r->opts.region);
+        free((char *)r->opts.account);
+        free(r);
+        r = NULL;
+    }
+    *out = r;
+    return rc;
+}
+
+void
+router_free(router *r)
+{
+    if (r == NULL)
+        return;
+    pthread_mutex_lock(&r->q_mu);
+    r->stopping = true;
+    pthread_cond_broadcast(&r->q_cv);
+    pthread_mutex_unlock(&r->q_mu);
+    pthread_join(r->admin, NULL);
+    if (r->watch != NULL)
+        dyn_meta_watch_stop(r->watch);
+    for (client_entry *e = r->clients, *next; e != NULL; e = next) {
+        next = e->next;
+        dyn_rpc_client_free(e->client);
+        free(e->addr);
+        free(e);
+    }
+    for (cat_entry *e = r->tables, *next; e != NULL; e = next) {
+        next = e->next;
+        dyne__internal__table_meta__free_unpacked(e->meta, NULL);
+        free(e);
+    }
+    free((char *)r->opts.region);
+    free((char *)r->opts.account);
+    free(r);
+}

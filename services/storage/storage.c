@@ -1,0 +1,491 @@
+/* services/storage -- handlers of dyne.internal.Storage over libs/kv. Writes go through the kv
+ * committer (group commit, one synced log flush per group) and answer after the flush; reads run
+ * on the worker thread against a snapshot. */
+#include "services/storage/storage.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "libs/arena/arena.h"
+#include "libs/item/item.h"
+#include "libs/log/log.h"
+#include "proto/dyne/internal/storage.pb-c.h"
+
+#define PARTITIONS_TABLE "dyn_partitions"
+
+typedef struct partition {
+    char *id;                   /* owned */
+    char table[96];             /* WiredTiger table name: "p_<id>" */
+    Dyne__Internal__KeySchema *schema;   /* owned (protobuf-c heap) */
+    struct partition *next;
+} partition;
+
+struct storage {
+    dyn_kv *kv;                 /* borrowed */
+    pthread_rwlock_t lock;      /* guards the partition list */
+    partition *parts;
+    size_t nparts;
+};
+
+/* Partition ids come from the router: "<table id>.<n>"; only these characters reach WiredTiger. */
+static bool
+partition_id_ok(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+
+    if (n == 0 || n > 80)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static partition *
+partition_find_locked(storage *st, const char *id)
+{
+    for (partition *p = st->parts; p != NULL; p = p->next)
+        if (strcmp(p->id, id) == 0)
+            return p;
+    return NULL;
+}
+
+/* Copies the WiredTiger table name of partition `id` into out; false if the partition is unknown. */
+static bool
+partition_table(storage *st, const char *id, char *out, size_t cap)
+{
+    bool found = false;
+
+    if (id == NULL)
+        return false;
+    pthread_rwlock_rdlock(&st->lock);
+    partition *p = partition_find_locked(st, id);
+    if (p != NULL) {
+        snprintf(out, cap, "%s", p->table);
+        found = true;
+    }
+    pthread_rwlock_unlock(&st->lock);
+    return found;
+}
+
+static void
+partition_add_locked(storage *st, const char *id, const Dyne__Internal__KeySchema *ks)
+{
+    partition *p = dyn_xcalloc(1, sizeof *p);
+    uint8_t buf[1024];
+    size_t n = dyne__internal__key_schema__get_packed_size(ks);
+
+    p->id = dyn_xstrdup(id);
+    snprintf(p->table, sizeof p->table, "p_%s", id);
+    if (n <= sizeof buf) {
+        dyne__internal__key_schema__pack(ks, buf);
+        p->schema = dyne__internal__key_schema__unpack(NULL, n, buf);
+    }
+    p->next = st->parts;
+    st->parts = p;
+    st->nparts++;
+}
+
+static void
+partition_free(partition *p)
+{
+    if (p->schema != NULL)
+        dyne__internal__key_schema__free_unpacked(p->schema, NULL);
+    free(p->id);
+    free(p);
+}
+
+dyn_err
+storage_new(dyn_kv *kv, storage **out)
+{
+    storage *st = dyn_xcalloc(1, sizeof *st);
+    dyn_kv_txn *txn = NULL;
+    dyn_kv_iter *it = NULL;
+    dyn_err rc;
+
+    st->kv = kv;
+    pthread_rwlock_init(&st->lock, NULL);
+    if ((rc = dyn_kv_table_create(kv, PARTITIONS_TABLE)) != DYN_OK)
+        goto out;
+    if ((rc = dyn_kv_read_begin(kv, &txn)) != DYN_OK)
+        goto out;
+    if ((rc = dyn_kv_iter_open(txn, PARTITIONS_TABLE, NULL, 0, NULL, 0, false, &it)) != DYN_OK)
+        goto out;
+    for (;;) {
+        const void *k, *v;
+        size_t kl, vl;
+        if ((rc = dyn_kv_iter_next(it, &k, &kl, &v, &vl)) != DYN_OK)
+            break;
+        Dyne__Internal__CreatePartitionRequest *r =
+            dyne__internal__create_partition_request__unpack(NULL, vl, v);
+        if (r == NULL || !partition_id_ok(r->partition_id) || r->key_schema == NULL) {
+            dyn_log(DYN_LOG_ERROR, "STORAGE-PARTITION-CORRUPT", "key=%.*s", (int)kl,
+                    (const char *)k);
+        } else {
+            partition_add_locked(st, r->partition_id, r->key_schema);
+        }
+        if (r != NULL)
+            dyne__internal__create_partition_request__free_unpacked(r, NULL);
+    }
+    if (rc == DYN_ENOTFOUND)
+        rc = DYN_OK;
+out:
+    if (it != NULL)
+        dyn_kv_iter_close(it);
+    if (txn != NULL)
+        dyn_kv_read_end(txn);
+    if (rc != DYN_OK) {
+        storage_free(st);
+        st = NULL;
+    }
+    *out = st;
+    return rc;
+}
+
+void
+storage_free(storage *st)
+{
+    partition *p, *next;
+
+    if (st == NULL)
+        return;
+    for (p = st->parts; p != NULL; p = next) {
+        next = p->next;
+        partition_free(p);
+    }
+    pthread_rwlock_destroy(&st->lock);
+    free(st);
+}
+
+size_t
+storage_partition_count(storage *st)
+{
+    pthread_rwlock_rdlock(&st->lock);
+    size_t n = st->nparts;
+    pthread_rwlock_unlock(&st->lock);
+    return n;
+}
+
+/* ---- CreatePartition / DropPartition ---- */
+
+typedef struct meta_write {
+    const char *id;
+    const void *val;
+    size_t vlen;   /* 0: delete */
+} meta_write;
+
+static dyn_err
+apply_meta(dyn_kv_txn *txn, void *arg)
+{
+    meta_write *w = arg;
+    dyn_err rc;
+
+    if (w->vlen == 0) {
+        rc = dyn_kv_del(txn, PARTITIONS_TABLE, w->id, strlen(w->id));
+        return rc == DYN_ENOTFOUND ? DYN_OK : rc;
+    }
+    return dyn_kv_put(txn, PARTITIONS_TABLE, w->id, strlen(w->id), w->val, w->vlen);
+}
+
+static dyn_err
+h_create_partition(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **resp, void *ctx)
+{
+    const Dyne__Internal__CreatePartitionRequest *req = (const void *)m;
+    storage *st = ctx;
+    dyn_arena *a = dyn_rpc_call_arena(call);
+    Dyne__Internal__CreatePartitionResponse *out;
+    char table[96];
+    dyn_err rc;
+
+    if (!partition_id_ok(req->partition_id) || req->key_schema == NULL ||
+        req->key_schema->pk_name == NULL || req->key_schema->pk_type == NULL)
+        return dyn_rpc_call_fail(call, DYN_EVALIDATION, "bad CreatePartition request");
+    snprintf(table, sizeof table, "p_%s", req->partition_id);
+    if ((rc = dyn_kv_table_create(st->kv, table)) != DYN_OK)
+        return dyn_rpc_call_fail(call, rc, "cannot create partition table");
+
+    size_t n = dyne__internal__create_partition_request__get_packed_size(req);
+    uint8_t *buf = dyn_arena_alloc(a, n ? n : 1);
+    if (buf == NULL)
+        return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
+    dyne__internal__create_partition_request__pack(req, buf);
+    meta_write w = { req->partition_id, buf, n };
+    /* the registry write is synced before we answer: a partition the router was told exists
+     * survives a crash */
+    pthread_rwlock_wrlock(&st->lock);
+    if (partition_find_locked(st, req->partition_id) == NULL) {
+        if ((rc = dyn_kv_write(st->kv, apply_meta, &w)) == DYN_OK)
+            partition_add_locked(st, req->partition_id, req->key_schema);
+    }
+    pthread_rwlock_unlock(&st->lock);
+    if (rc != DYN_OK)
+        return dyn_rpc_call_fail(call, rc, "cannot record partition");
+    dyn_log(DYN_LOG_INFO, "STORAGE-PARTITION-CREATE", "partition=%s table=%s", req->partition_id,
+            req->table_name ? req->table_name : "");
+    if ((out = dyn_arena_alloc(a, sizeof *out)) == NULL)
+        return DYN_ENOMEM;
+    dyne__internal__create_partition_response__init(out);
+    *resp = &out->base;
+    return DYN_OK;
+}
+
+static dyn_err
+h_drop_partition(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **resp, void *ctx)
+{
+    const Dyne__Internal__DropPartitionRequest *req = (const void *)m;
+    storage *st = ctx;
+    Dyne__Internal__DropPartitionResponse *out;
+    partition *p = NULL, **pp;
+    dyn_err rc = DYN_OK;
+
+    if (!partition_id_ok(req->partition_id))
+        return dyn_rpc_call_fail(call, DYN_EVALIDATION, "bad DropPartition request");
+    meta_write w = { req->partition_id, NULL, 0 };
+    pthread_rwlock_wrlock(&st->lock);
+    for (pp = &st->parts; *pp != NULL; pp = &(*pp)->next)
+        if (strcmp((*pp)->id, req->partition_id) == 0) {
+            p = *pp;
+            *pp = p->next;
+            st->nparts--;
+            break;
+        }
+    pthread_rwlock_unlock(&st->lock);
+    /* dropping an unknown partition succeeds: DeleteTable retries must be idempotent */
+    if (p != NULL) {
+        if ((rc = dyn_kv_write(st->kv, apply_meta, &w)) == DYN_OK) {
+            rc = dyn_kv_table_drop(st->kv, p->table);
+            if (rc == DYN_ENOTFOUND)
+                rc = DYN_OK;
+        }
+        dyn_log(DYN_LOG_INFO, "STORAGE-PARTITION-DROP", "partition=%s rc=%s", p->id,
+                dyn_err_name(rc));
+        partition_free(p);
+    }
+    if (rc != DYN_OK)
+        return dyn_rpc_call_fail(call, rc, "cannot drop partition");
+    if ((out = dyn_arena_alloc(dyn_rpc_call_arena(call), sizeof *out)) == NULL)
+        return DYN_ENOMEM;
+    dyne__internal__drop_partition_response__init(out);
+    *resp = &out->base;
+    return DYN_OK;
+}
+
+/* ---- Put / Delete: through the committer ---- */
+
+typedef struct write_op {
+    dyn_rpc_call *call;
+    char table[96];
+    const uint8_t *key;
+    size_t klen;
+    const unsigned char *val;   /* encoded item; NULL for a delete */
+    size_t vlen;
+    bool return_old;
+    void *old;                  /* previous encoded item, in the call arena */
+    size_t old_len;
+    bool had_old;
+} write_op;
+
+static dyn_err
+apply_write(dyn_kv_txn *txn, void *arg)
+{
+    write_op *w = arg;
+    dyn_err rc;
+
+    w->had_old = false;
+    if (w->return_old) {
+        rc = dyn_kv_get(txn, w->table, w->key, w->klen, dyn_rpc_call_arena(w->call), &w->old,
+                        &w->old_len);
+        if (rc == DYN_OK)
+            w->had_old = true;
+        else if (rc != DYN_ENOTFOUND)
+            return rc;
+    }
+    if (w->val != NULL)
+        return dyn_kv_put(txn, w->table, w->key, w->klen, w->val, w->vlen);
+    rc = dyn_kv_del(txn, w->table, w->key, w->klen);
+    return rc == DYN_ENOTFOUND ? DYN_OK : rc;
+}
+
+/* Runs on the committer thread once the group is durable. */
+static void
+write_done(void *arg, dyn_err rc)
+{
+    write_op *w = arg;
+    dyn_arena *a = dyn_rpc_call_arena(w->call);
+    Dyne__V1__AttributeValueMap *old = NULL;
+    ProtobufCMessage *resp = NULL;
+
+    if (rc == DYN_OK && w->had_old &&
+        (rc = dyn_item_decode(w->old, w->old_len, a, &old)) != DYN_OK)
+        dyn_log(DYN_LOG_ERROR, "STORAGE-ITEM-CORRUPT", "table=%s", w->table);
+    if (rc == DYN_OK && w->val != NULL) {
+        Dyne__Internal__PutResponse *out = dyn_arena_alloc(a, sizeof *out);
+        if (out == NULL) {
+            rc = DYN_ENOMEM;
+        } else {
+            dyne__internal__put_response__init(out);
+            out->old_item = old;
+            resp = &out->base;
+        }
+    } else if (rc == DYN_OK) {
+        Dyne__Internal__DeleteResponse *out = dyn_arena_alloc(a, sizeof *out);
+        if (out == NULL) {
+            rc = DYN_ENOMEM;
+        } else {
+            dyne__internal__delete_response__init(out);
+            out->old_item = old;
+            resp = &out->base;
+        }
+    }
+    dyn_rpc_call_finish(w->call, rc, resp, rc == DYN_OK ? NULL : "storage write failed");
+}
+
+static dyn_err
+submit_write(dyn_rpc_call *call, storage *st, const char *pid, ProtobufCBinaryData key,
+             const Dyne__V1__AttributeValueMap *item, bool return_old)
+{
+    dyn_arena *a = dyn_rpc_call_arena(call);
+    write_op *w = dyn_arena_zalloc(a, sizeof *w);
+    unsigned char *val = NULL;
+    size_t vlen = 0;
+    dyn_err rc;
+
+    if (w == NULL)
+        return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
+    if (key.len == 0 || key.data == NULL)
+        return dyn_rpc_call_fail(call, DYN_EVALIDATION, "missing key");
+    if (!partition_table(st, pid, w->table, sizeof w->table))
+        return dyn_rpc_call_fail(call, DYN_ENOTABLE, "Requested resource not found");
+    if (item != NULL && (rc = dyn_item_encode(item, a, &val, &vlen)) != DYN_OK)
+        return dyn_rpc_call_fail(call, rc, "cannot encode item");
+    w->call = call;
+    w->key = key.data;
+    w->klen = key.len;
+    w->val = val;
+    w->vlen = vlen;
+    w->return_old = return_old;
+    dyn_rpc_call_defer(call);
+    dyn_kv_submit(st->kv, apply_write, write_done, w);
+    return DYN_OK;
+}
+
+static dyn_err
+h_put(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **resp, void *ctx)
+{
+    const Dyne__Internal__PutRequest *req = (const void *)m;
+
+    (void)resp;
+    if (req->item == NULL)
+        return dyn_rpc_call_fail(call, DYN_EVALIDATION, "missing item");
+    return submit_write(call, ctx, req->partition_id, req->key, req->item,
+                        req->has_return_old && req->return_old);
+}
+
+static dyn_err
+h_delete(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **resp, void *ctx)
+{
+    const Dyne__Internal__DeleteRequest *req = (const void *)m;
+
+    (void)resp;
+    return submit_write(call, ctx, req->partition_id, req->key, NULL,
+                        req->has_return_old && req->return_old);
+}
+
+/* ---- Get and stats: snapshot reads on the worker thread ---- */
+
+static dyn_err
+h_get(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **resp, void *ctx)
+{
+    const Dyne__Internal__GetRequest *req = (const void *)m;
+    storage *st = ctx;
+    dyn_arena *a = dyn_rpc_call_arena(call);
+    Dyne__Internal__GetResponse *out;
+    dyn_kv_txn *txn = NULL;
+    char table[96];
+    void *val;
+    size_t vlen;
+    dyn_err rc;
+
+    if (req->key.len == 0)
+        return dyn_rpc_call_fail(call, DYN_EVALIDATION, "missing key");
+    if (!partition_table(st, req->partition_id, table, sizeof table))
+        return dyn_rpc_call_fail(call, DYN_ENOTABLE, "Requested resource not found");
+    if ((out = dyn_arena_alloc(a, sizeof *out)) == NULL)
+        return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
+    dyne__internal__get_response__init(out);
+    if ((rc = dyn_kv_read_begin(st->kv, &txn)) != DYN_OK)
+        goto out;
+    rc = dyn_kv_get(txn, table, req->key.data, req->key.len, a, &val, &vlen);
+    if (rc == DYN_OK)
+        rc = dyn_item_decode(val, vlen, a, &out->item);
+    else if (rc == DYN_ENOTFOUND)
+        rc = DYN_OK;
+out:
+    if (txn != NULL)
+        dyn_kv_read_end(txn);
+    if (rc != DYN_OK)
+        return dyn_rpc_call_fail(call, rc, "storage read failed");
+    *resp = &out->base;
+    return DYN_OK;
+}
+
+static dyn_err
+h_partition_stats(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **resp,
+                  void *ctx)
+{
+    const Dyne__Internal__PartitionStatsRequest *req = (const void *)m;
+    storage *st = ctx;
+    Dyne__Internal__PartitionStatsResponse *out;
+    dyn_kv_txn *txn = NULL;
+    dyn_kv_iter *it = NULL;
+    char table[96];
+    int64_t count = 0, bytes = 0;
+    dyn_err rc;
+
+    if (!partition_table(st, req->partition_id, table, sizeof table))
+        return dyn_rpc_call_fail(call, DYN_ENOTABLE, "Requested resource not found");
+    if ((rc = dyn_kv_read_begin(st->kv, &txn)) != DYN_OK)
+        goto out;
+    if ((rc = dyn_kv_iter_open(txn, table, NULL, 0, NULL, 0, false, &it)) != DYN_OK)
+        goto out;
+    for (;;) {
+        const void *k, *v;
+        size_t kl, vl;
+        if ((rc = dyn_kv_iter_next(it, &k, &kl, &v, &vl)) != DYN_OK)
+            break;
+        count++;
+        bytes += (int64_t)vl;
+    }
+    if (rc == DYN_ENOTFOUND)
+        rc = DYN_OK;
+out:
+    if (it != NULL)
+        dyn_kv_iter_close(it);
+    if (txn != NULL)
+        dyn_kv_read_end(txn);
+    if (rc != DYN_OK)
+        return dyn_rpc_call_fail(call, rc, "storage stats failed");
+    if ((out = dyn_arena_alloc(dyn_rpc_call_arena(call), sizeof *out)) == NULL)
+        return DYN_ENOMEM;
+    dyne__internal__partition_stats_response__init(out);
+    out->has_item_count = out->has_size_bytes = true;
+    out->item_count = count;
+    out->size_bytes = bytes;
+    *resp = &out->base;
+    return DYN_OK;
+}
+
+const dyn_rpc_method storage_methods[] = {
+    { "CreatePartition", h_create_partition },
+    { "DropPartition", h_drop_partition },
+    { "Put", h_put },
+    { "Get", h_get },
+    { "Delete", h_delete },
+    { "PartitionStats", h_partition_stats },
+    { NULL, NULL },
+};

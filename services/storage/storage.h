@@ -1,0 +1,25 @@
+/* services/storage -- a storage node: partitions of tables in one WiredTiger connection, served
+ * over dyne.internal.Storage. storage.c holds the handlers; main.c the flags and wiring. */
+#ifndef DYN_SERVICES_STORAGE_STORAGE_H
+#define DYN_SERVICES_STORAGE_STORAGE_H
+
+#include "libs/err/err.h"
+#include "libs/kv/kv.h"
+#include "libs/meta/meta.h"
+#include "libs/rpc/rpc.h"
+
+typedef struct storage storage;   /* opaque node state */
+
+/* Opens the partition registry kept in kv (table "dyn_partitions"). kv is borrowed. */
+dyn_err storage_new(dyn_kv *kv, storage **out);
+void storage_free(storage *st);
+size_t storage_partition_count(storage *st);
+
+/* The dyne.internal.Storage method table; ctx for every handler is the storage. */
+extern const dyn_rpc_method storage_methods[];
+
+/* Registers the node in etcd (/dyne/nodes/<node_id> -> NodeMeta{addr}) under a lease of ttl_s
+ * seconds kept alive in the background; re-registers if the lease is lost. meta is borrowed
+ * for the life of the process. */
+dyn_err storage_register(dyn_meta *meta, const char *node_id, const char *addr, int ttl_s);
+#endif /* DYN_SERVICES_STORAGE_STORAGE_H */

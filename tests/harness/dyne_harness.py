@@ -1,0 +1,420 @@
+"""Test harness for Dyne's service tests: starts real etcd, storage and router processes on free
+loopback ports, generates Python gRPC stubs from our protos at test time (protoc +
+grpc_python_plugin), and offers a client that speaks DynamoDB-shaped JSON over dyne.v1's gRPC API.
+
+Processes are started by this harness and stopped by PID; nothing else is touched.
+"""
+import base64
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import grpc
+
+ROOT = None
+
+
+def _root():
+    """The source tree: Bazel runfiles when under `bazel test`, else the repository."""
+    global ROOT
+    if ROOT:
+        return ROOT
+    cands = []
+    if os.environ.get("TEST_SRCDIR"):
+        cands.append(os.path.join(os.environ["TEST_SRCDIR"], os.environ.get("TEST_WORKSPACE", "dyne")))
+    here = os.path.dirname(os.path.abspath(__file__))
+    cands.append(os.path.dirname(os.path.dirname(here)))
+    for c in cands:
+        if os.path.exists(os.path.join(c, "proto", "dyne", "v1", "dynamodb.proto")):
+            ROOT = c
+            return c
+    raise RuntimeError("cannot find the source tree (proto/dyne/v1)")
+
+
+def binary(name):
+    """Path of a service binary: runfiles first, then bazel-bin."""
+    root = _root()
+    for p in (os.path.join(root, "services", name, name),
+              os.path.join(root, "bazel-bin", "services", name, name)):
+        if os.path.exists(p):
+            return p
+    raise RuntimeError("binary %s not built" % name)
+
+
+_STUBS = None
+
+
+def stubs():
+    """Generates and imports dyne.v1 + health Python modules (once per process)."""
+    global _STUBS
+    if _STUBS:
+        return _STUBS
+    root = _root()
+    out = tempfile.mkdtemp(prefix="dyne-stubs-")
+    protos = ["proto/dyne/v1/attribute.proto", "proto/dyne/v1/types.proto",
+              "proto/dyne/v1/dynamodb.proto", "proto/dyne/v1/streams.proto",
+              "proto/grpc/health/v1/health.proto"]
+    plugin = shutil.which("grpc_python_plugin") or "/usr/bin/grpc_python_plugin"
+    subprocess.check_call(["protoc", "--proto_path=" + root, "--python_out=" + out,
+                           "--grpc_python_out=" + out, "--plugin=protoc-gen-grpc_python=" + plugin]
+                          + protos, cwd=root)
+    for d, _, _ in os.walk(out):
+        open(os.path.join(d, "__init__.py"), "a").close()
+    sys.path.insert(0, out)
+    import importlib
+    mods = {
+        "ddb": importlib.import_module("proto.dyne.v1.dynamodb_pb2"),
+        "ddb_grpc": importlib.import_module("proto.dyne.v1.dynamodb_pb2_grpc"),
+        "attr": importlib.import_module("proto.dyne.v1.attribute_pb2"),
+        "types": importlib.import_module("proto.dyne.v1.types_pb2"),
+        "health": importlib.import_module("proto.grpc.health.v1.health_pb2"),
+        "health_grpc": importlib.import_module("proto.grpc.health.v1.health_pb2_grpc"),
+    }
+    _STUBS = type("Stubs", (), mods)
+    return _STUBS
+
+
+# ---- DynamoDB JSON <-> dyne.v1 protobuf, generic over descriptors ----
+
+def _is_wrapper(desc):
+    """A message whose only field is `repeated ... values` renders as a bare JSON array."""
+    return len(desc.fields) == 1 and desc.fields[0].name == "values" and \
+        desc.fields[0].label == desc.fields[0].LABEL_REPEATED and \
+        desc.full_name not in ("dyne.v1.AttributeValueMap",)
+
+
+def _is_map_field(f):
+    return f.message_type is not None and f.message_type.GetOptions().map_entry
+
+
+def _set_attr_value(msg, v):
+    if not isinstance(v, dict) or len(v) != 1:
+        raise ValueError("AttributeValue must have exactly one type: %r" % (v,))
+    (t, x), = v.items()
+    if t in ("S", "N"):
+        setattr(msg, t, x)
+    elif t == "B":
+        msg.B = base64.b64decode(x) if isinstance(x, str) else x
+    elif t in ("BOOL", "NULL"):
+        setattr(msg, t, bool(x))
+    elif t == "L":
+        msg.L.SetInParent()
+        for e in x:
+            _set_attr_value(msg.L.values.add(), e)
+    elif t == "M":
+        msg.M.SetInParent()
+        for k, e in x.items():
+            _set_attr_value(msg.M.values[k], e)
+    elif t in ("SS", "NS"):
+        getattr(msg, t).SetInParent()
+        getattr(msg, t).values.extend(x)
+    elif t == "BS":
+        msg.BS.SetInParent()
+        msg.BS.values.extend([base64.b64decode(e) if isinstance(e, str) else e for e in x])
+    else:
+        raise ValueError("unknown AttributeValue type %s" % t)
+
+
+def from_json(msg, obj):
+    """Fills protobuf message `msg` from a DynamoDB-shaped JSON object."""
+    d = msg.DESCRIPTOR
+    if d.full_name == "dyne.v1.AttributeValue":
+        _set_attr_value(msg, obj)
+        return msg
+    if d.full_name == "dyne.v1.AttributeValueMap":
+        msg.SetInParent()
+        for k, v in obj.items():
+            _set_attr_value(msg.values[k], v)
+        return msg
+    if _is_wrapper(d):
+        f = d.fields[0]
+        for e in obj:
+            if f.message_type is not None:
+                from_json(getattr(msg, "values").add(), e)
+            else:
+                getattr(msg, "values").append(e)
+        return msg
+    for k, v in obj.items():
+        f = d.fields_by_name.get(k)
+        if f is None:
+            raise ValueError("unknown field %s in %s" % (k, d.full_name))
+        if _is_map_field(f):
+            vf = f.message_type.fields_by_name["value"]
+            m = getattr(msg, k)
+            for mk, mv in v.items():
+                if vf.message_type is not None:
+                    from_json(m[mk], mv)
+                else:
+                    m[mk] = mv
+        elif f.label == f.LABEL_REPEATED:
+            r = getattr(msg, k)
+            for e in v:
+                if f.message_type is not None:
+                    from_json(r.add(), e)
+                else:
+                    r.append(e)
+        elif f.message_type is not None:
+            sub = getattr(msg, k)
+            sub.SetInParent()
+            from_json(sub, v)
+        else:
+            setattr(msg, k, v)
+    return msg
+
+
+def _attr_to_json(m):
+    t = m.WhichOneof("value")
+    if t in ("S", "N"):
+        return {t: getattr(m, t)}
+    if t == "B":
+        return {"B": base64.b64encode(m.B).decode()}
+    if t in ("BOOL", "NULL"):
+        return {t: getattr(m, t)}
+    if t == "L":
+        return {"L": [_attr_to_json(e) for e in m.L.values]}
+    if t == "M":
+        return {"M": {k: _attr_to_json(v) for k, v in m.M.values.items()}}
+    if t in ("SS", "NS"):
+        return {t: list(getattr(m, t).values)}
+    if t == "BS":
+        return {"BS": [base64.b64encode(e).decode() for e in m.BS.values]}
+    return {}
+
+
+def to_json(msg):
+    """DynamoDB-shaped JSON (dicts/lists) of a protobuf message; unset fields are omitted."""
+    d = msg.DESCRIPTOR
+    if d.full_name == "dyne.v1.AttributeValue":
+        return _attr_to_json(msg)
+    if d.full_name == "dyne.v1.AttributeValueMap":
+        return {k: _attr_to_json(v) for k, v in msg.values.items()}
+    if _is_wrapper(d):
+        vals = msg.values
+        return [to_json(e) if d.fields[0].message_type is not None else e for e in vals]
+    out = {}
+    for f, v in msg.ListFields():
+        if _is_map_field(f):
+            vf = f.message_type.fields_by_name["value"]
+            out[f.name] = {k: (to_json(x) if vf.message_type is not None else x) for k, x in v.items()}
+        elif f.label == f.LABEL_REPEATED:
+            out[f.name] = [to_json(e) if f.message_type is not None else e for e in v]
+        elif f.message_type is not None:
+            out[f.name] = to_json(v)
+        else:
+            out[f.name] = v
+    return out
+
+
+class DyneError(Exception):
+    def __init__(self, code, etype, message):
+        Exception.__init__(self, "%s (%s): %s" % (etype, code, message))
+        self.code = code          # grpc.StatusCode
+        self.type = etype         # DynamoDB error type, e.g. ValidationException
+        self.message = message
+
+
+class Client:
+    """Calls dyne.v1.DynamoDB with DynamoDB-shaped JSON requests and responses."""
+
+    def __init__(self, target):
+        s = stubs()
+        self.s = s
+        self.channel = grpc.insecure_channel(target)
+        self.stub = s.ddb_grpc.DynamoDBStub(self.channel)
+
+    def call(self, op, req=None, timeout=30):
+        s = self.s
+        msg = from_json(getattr(s.ddb, op + "Input")(), req or {})
+        try:
+            resp = getattr(self.stub, op)(msg, timeout=timeout)
+        except grpc.RpcError as e:
+            md = dict(e.trailing_metadata() or ())
+            raise DyneError(e.code(), md.get("dyn-err-type", ""), e.details())
+        return to_json(resp)
+
+    def raw(self, op, payload, timeout=10):
+        """Sends raw bytes as the request of `op` (malformed-input tests)."""
+        fn = self.channel.unary_unary("/dyne.v1.DynamoDB/" + op,
+                                      request_serializer=lambda b: b,
+                                      response_deserializer=lambda b: b)
+        try:
+            return fn(payload, timeout=timeout)
+        except grpc.RpcError as e:
+            md = dict(e.trailing_metadata() or ())
+            raise DyneError(e.code(), md.get("dyn-err-type", ""), e.details())
+
+    def close(self):
+        self.channel.close()
+
+
+# ---- processes ----
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def _wait_http(url, proc, timeout=30, what="service"):
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc.poll() is not None:
+            raise RuntimeError("%s exited with %s" % (what, proc.returncode))
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except Exception:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("%s did not become healthy at %s" % (what, url))
+
+
+class Proc:
+    def __init__(self, name, argv, log_path):
+        self.name = name
+        self.argv = argv
+        self.log_path = log_path
+        self.log = open(log_path, "ab")
+        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL)
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def kill9(self):
+        if self.p.poll() is None:
+            os.kill(self.p.pid, signal.SIGKILL)
+        self.p.wait()
+
+    def stop(self, timeout=10):
+        if self.p.poll() is None:
+            os.kill(self.p.pid, signal.SIGTERM)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.p.pid, signal.SIGKILL)
+                self.p.wait()
+        self.log.close()
+        return self.p.returncode
+
+    def tail(self, n=30):
+        try:
+            with open(self.log_path, "rb") as f:
+                return b"\n".join(f.read().splitlines()[-n:]).decode(errors="replace")
+        except OSError:
+            return ""
+
+
+class Cluster:
+    """etcd + one storage node + one router on free loopback ports, data under a temp dir."""
+
+    def __init__(self, tmp=None):
+        self.tmp = tmp or tempfile.mkdtemp(prefix="dyne-test-", dir=os.environ.get("TEST_TMPDIR"))
+        self.procs = {}
+        self.etcd_port = free_port()
+        self.etcd_peer = free_port()
+        self.storage_port = free_port()
+        self.storage_http = free_port()
+        self.router_port = free_port()
+        self.router_http = free_port()
+
+    def start(self):
+        self.start_etcd()
+        self.start_storage()
+        self.start_router()
+        return self
+
+    def start_etcd(self):
+        d = os.path.join(self.tmp, "etcd")
+        c = "http://127.0.0.1:%d" % self.etcd_port
+        pu = "http://127.0.0.1:%d" % self.etcd_peer
+        p = Proc("etcd", ["etcd", "--name", "default", "--data-dir", d,
+                          "--listen-client-urls", c, "--advertise-client-urls", c,
+                          "--listen-peer-urls", pu, "--initial-advertise-peer-urls", pu,
+                          "--initial-cluster", "default=" + pu, "--log-level", "error"],
+                 os.path.join(self.tmp, "etcd.log"))
+        self.procs["etcd"] = p
+        _wait_http(c + "/health", p.p, what="etcd")
+
+    def start_storage(self):
+        p = Proc("storage", [binary("storage"),
+                             "--listen=127.0.0.1:%d" % self.storage_port,
+                             "--http-listen=127.0.0.1:%d" % self.storage_http,
+                             "--data-dir=" + os.path.join(self.tmp, "storage"),
+                             "--etcd=127.0.0.1:%d" % self.etcd_port],
+                 os.path.join(self.tmp, "storage.log"))
+        self.procs["storage"] = p
+        try:
+            _wait_http("http://127.0.0.1:%d/healthz" % self.storage_http, p.p, what="storage")
+        except RuntimeError:
+            sys.stderr.write(p.tail())
+            raise
+
+    def start_router(self):
+        p = Proc("router", [binary("router"),
+                            "--listen=127.0.0.1:%d" % self.router_port,
+                            "--http-listen=127.0.0.1:%d" % self.router_http,
+                            "--etcd=127.0.0.1:%d" % self.etcd_port],
+                 os.path.join(self.tmp, "router.log"))
+        self.procs["router"] = p
+        try:
+            _wait_http("http://127.0.0.1:%d/healthz" % self.router_http, p.p, what="router")
+        except RuntimeError:
+            sys.stderr.write(p.tail())
+            raise
+
+    def client(self):
+        return Client("127.0.0.1:%d" % self.router_port)
+
+    def stop(self):
+        for name in ("router", "storage", "etcd"):
+            p = self.procs.pop(name, None)
+            if p is not None:
+                p.stop()
+        if not os.environ.get("DYNE_KEEP_TMP"):
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+# ---- a tiny test runner: prints per-case results and the "N passed, M failed" line ----
+
+def run_tests(cases):
+    passed = failed = 0
+    for name, fn in cases:
+        t0 = time.time()
+        try:
+            fn()
+            passed += 1
+            print("ok   %s (%.2fs)" % (name, time.time() - t0), flush=True)
+        except Exception as e:  # a failed assertion or an unexpected error
+            failed += 1
+            import traceback
+            print("FAIL %s: %s" % (name, e), flush=True)
+            traceback.print_exc()
+    print("%d passed, %d failed" % (passed, failed), flush=True)
+    return 1 if failed else 0
+
+
+def wait_active(client, table, timeout=30):
+    end = time.time() + timeout
+    while time.time() < end:
+        d = client.call("DescribeTable", {"TableName": table})["Table"]
+        if d["TableStatus"] == "ACTIVE":
+            return d
+        time.sleep(0.05)
+    raise AssertionError("table %s not ACTIVE in %ss" % (table, timeout))

@@ -1,0 +1,342 @@
+"""The first slice end to end: a Python grpcio client (stubs generated from our protos at test
+time) drives real etcd + storage + router processes. Covers the table API, PutItem/GetItem/
+DeleteItem, and bad input answered with DynamoDB's error types and messages."""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+import grpc  # noqa: E402
+from dyne_harness import Cluster, DyneError, run_tests, stubs, wait_active  # noqa: E402
+
+C = None
+cl = None
+
+
+def expect_error(fn, etype, message=None, code=None):
+    try:
+        fn()
+    except DyneError as e:
+        assert e.type == etype, "expected %s, got %s: %s" % (etype, e.type, e.message)
+        if message is not None:
+            assert e.message == message, "message %r != expected %r" % (e.message, message)
+        if code is not None:
+            assert e.code == code, "code %s != %s" % (e.code, code)
+        return e
+    raise AssertionError("expected %s, call succeeded" % etype)
+
+
+def create(name, pk=("pk", "S"), sk=None, **extra):
+    req = {"TableName": name,
+           "AttributeDefinitions": [{"AttributeName": pk[0], "AttributeType": pk[1]}],
+           "KeySchema": [{"AttributeName": pk[0], "KeyType": "HASH"}],
+           "BillingMode": "PAY_PER_REQUEST"}
+    if sk:
+        req["AttributeDefinitions"].append({"AttributeName": sk[0], "AttributeType": sk[1]})
+        req["KeySchema"].append({"AttributeName": sk[0], "KeyType": "RANGE"})
+    req.update(extra)
+    out = cl.call("CreateTable", req)["TableDescription"]
+    wait_active(cl, name)
+    return out
+
+
+def test_health():
+    s = stubs()
+    h = s.health_grpc.HealthStub(cl.channel)
+    r = h.Check(s.health.HealthCheckRequest(service=""), timeout=5)
+    assert r.status == s.health.HealthCheckResponse.SERVING
+
+
+def test_create_describe():
+    d = cl.call("CreateTable", {
+        "TableName": "Music",
+        "AttributeDefinitions": [{"AttributeName": "Artist", "AttributeType": "S"},
+                                 {"AttributeName": "Song", "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": "Artist", "KeyType": "HASH"},
+                      {"AttributeName": "Song", "KeyType": "RANGE"}],
+        "ProvisionedThroughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 7},
+        "Tags": [{"Key": "team", "Value": "a"}]})["TableDescription"]
+    assert d["TableName"] == "Music"
+    assert d["TableStatus"] == "CREATING"
+    assert d["TableArn"] == "arn:aws:dynamodb:local:000000000000:table/Music"
+    assert len(d["TableId"]) == 36
+    assert d["ProvisionedThroughput"]["ReadCapacityUnits"] == 5
+    assert d["ProvisionedThroughput"]["WriteCapacityUnits"] == 7
+    assert d["KeySchema"][1] == {"AttributeName": "Song", "KeyType": "RANGE"}
+    t = wait_active(cl, "Music")
+    assert t["ItemCount"] == 0 and t["TableSizeBytes"] == 0
+    assert t["TableId"] == d["TableId"]
+    assert abs(t["CreationDateTime"] - d["CreationDateTime"]) < 1e-6
+    expect_error(lambda: cl.call("CreateTable", {
+        "TableName": "Music",
+        "AttributeDefinitions": [{"AttributeName": "Artist", "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": "Artist", "KeyType": "HASH"}],
+        "BillingMode": "PAY_PER_REQUEST"}),
+        "ResourceInUseException", "Table already exists: Music", grpc.StatusCode.FAILED_PRECONDITION)
+
+
+def test_create_table_validation():
+    base = {"AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "BillingMode": "PAY_PER_REQUEST"}
+    V = "ValidationException"
+    expect_error(lambda: cl.call("CreateTable", dict(base, TableName="ab")), V,
+                 "TableName must be at least 3 characters long and at most 255 characters long",
+                 grpc.StatusCode.INVALID_ARGUMENT)
+    expect_error(lambda: cl.call("CreateTable", dict(base)), V,
+                 "The paramater 'tableName' is required but was not present in the request")
+    expect_error(lambda: cl.call("CreateTable", dict(base, TableName="bad name!")), V,
+                 "1 validation error detected: Value 'bad name!' at 'tableName' failed to satisfy "
+                 "constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+")
+    expect_error(lambda: cl.call("CreateTable", dict(base, TableName="t1x", BillingMode="FREE")), V,
+                 "1 validation error detected: Value 'FREE' at 'billingMode' failed to satisfy "
+                 "constraint: Member must satisfy enum value set: [PROVISIONED, PAY_PER_REQUEST]")
+    expect_error(lambda: cl.call("CreateTable", {
+        "TableName": "t2x", "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "X"}],
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASHY"}]}), V,
+        "2 validation errors detected: Value 'X' at 'attributeDefinitions.1.member.attributeType' "
+        "failed to satisfy constraint: Member must satisfy enum value set: [B, N, S]; Value 'HASHY' "
+        "at 'keySchema.1.member.keyType' failed to satisfy constraint: Member must satisfy enum "
+        "value set: [HASH, RANGE]")
+    expect_error(lambda: cl.call("CreateTable", {
+        "TableName": "t3x", "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]}), V,
+        "1 validation error detected: Value null at 'keySchema' failed to satisfy constraint: "
+        "Member must not be null")
+    expect_error(lambda: cl.call("CreateTable", {
+        "TableName": "t4x", "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": "a", "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]}), V,
+        "One or more parameter values were invalid: Some index key attributes are not defined in "
+        "AttributeDefinitions. Keys: [pk], AttributeDefinitions: [a]")
+    expect_error(lambda: cl.call("CreateTable", {
+        "TableName": "t5x", "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"},
+                                 {"AttributeName": "x", "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]}), V,
+        "One or more parameter values were invalid: Number of attributes in KeySchema does not "
+        "exactly match number of attributes defined in AttributeDefinitions")
+    expect_error(lambda: cl.call("CreateTable", {
+        "TableName": "t6x",
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]}), V,
+        "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must "
+        "both be specified when BillingMode is PROVISIONED")
+    expect_error(lambda: cl.call("CreateTable", {
+        "TableName": "t7x",
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"},
+                                 {"AttributeName": "sk", "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "RANGE"},
+                      {"AttributeName": "sk", "KeyType": "HASH"}],
+        "BillingMode": "PAY_PER_REQUEST"}), V,
+        "Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
+    expect_error(lambda: cl.call("CreateTable", dict(base, TableName="t8x", ProvisionedThroughput={
+        "ReadCapacityUnits": 1, "WriteCapacityUnits": 1})), V,
+        "One or more parameter values were invalid: Neither ReadCapacityUnits nor "
+        "WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST")
+    # nothing was created by any of these
+    names = cl.call("ListTables", {}).get("TableNames", [])
+    assert not [n for n in names if n.startswith("t") and n.endswith("x")], names
+
+
+def test_list_tables_paging():
+    for n in ("lt_a", "lt_b", "lt_c"):
+        create(n)
+    allnames = cl.call("ListTables", {})["TableNames"]
+    assert allnames == sorted(allnames)
+    for n in ("lt_a", "lt_b", "lt_c"):
+        assert n in allnames
+    first = cl.call("ListTables", {"ExclusiveStartTableName": "lt_", "Limit": 2})
+    assert first["TableNames"] == ["lt_a", "lt_b"], first
+    assert first["LastEvaluatedTableName"] == "lt_b"
+    nxt = cl.call("ListTables", {"ExclusiveStartTableName": "lt_b", "Limit": 1})
+    assert nxt["TableNames"] == ["lt_c"]
+    expect_error(lambda: cl.call("ListTables", {"Limit": 0}), "ValidationException",
+                 "1 validation error detected: Value '0' at 'limit' failed to satisfy constraint: "
+                 "Member must have value greater than or equal to 1")
+    expect_error(lambda: cl.call("ListTables", {"Limit": 101}), "ValidationException",
+                 "1 validation error detected: Value '101' at 'limit' failed to satisfy constraint: "
+                 "Member must have value less than or equal to 100")
+
+
+ALL_TYPES = {
+    "pk": {"S": "item-1"},
+    "s": {"S": "héllo"},
+    "n": {"N": "-17.40E2"},
+    "b": {"B": "AAEC/w=="},
+    "t": {"BOOL": True},
+    "z": {"NULL": True},
+    "l": {"L": [{"S": "x"}, {"N": "1"}, {"L": []}]},
+    "m": {"M": {"inner": {"M": {"deep": {"SS": ["a", "b"]}}}}},
+    "ss": {"SS": ["b", "a"]},
+    "ns": {"NS": ["1", "2.5", "-3"]},
+    "bs": {"BS": ["AQ==", "Ag=="]},
+}
+
+
+def test_put_get_all_types():
+    create("types")
+    assert cl.call("PutItem", {"TableName": "types", "Item": ALL_TYPES}) == {}
+    got = cl.call("GetItem", {"TableName": "types", "Key": {"pk": {"S": "item-1"}}})["Item"]
+    assert got["n"] == {"N": "-1740"}, got["n"]          # stored canonical
+    assert got["s"] == ALL_TYPES["s"] and got["b"] == ALL_TYPES["b"]
+    assert got["l"] == ALL_TYPES["l"] and got["m"] == ALL_TYPES["m"]
+    assert sorted(got["ss"]["SS"]) == ["a", "b"]
+    assert sorted(got["ns"]["NS"], key=float) == ["-3", "1", "2.5"]
+    assert sorted(got["bs"]["BS"]) == ["AQ==", "Ag=="]
+    assert got["t"] == {"BOOL": True} and got["z"] == {"NULL": True}
+    part = cl.call("GetItem", {"TableName": "types", "Key": {"pk": {"S": "item-1"}},
+                               "AttributesToGet": ["s", "nope", "t"], "ConsistentRead": True})
+    assert part["Item"] == {"s": ALL_TYPES["s"], "t": {"BOOL": True}}
+    assert cl.call("GetItem", {"TableName": "types", "Key": {"pk": {"S": "absent"}}}) == {}
+
+
+def test_number_keys_are_canonical():
+    create("numkeys", pk=("id", "N"))
+    cl.call("PutItem", {"TableName": "numkeys", "Item": {"id": {"N": "1E3"}, "v": {"S": "first"}}})
+    for k in ("1000", "1.000E3", "+1000.0", "0001000"):
+        got = cl.call("GetItem", {"TableName": "numkeys", "Key": {"id": {"N": k}}})
+        assert got["Item"]["v"] == {"S": "first"}, k
+        assert got["Item"]["id"] == {"N": "1000"}
+    old = cl.call("PutItem", {"TableName": "numkeys", "ReturnValues": "ALL_OLD",
+                              "Item": {"id": {"N": "1000.00"}, "v": {"S": "second"}}})
+    assert old["Attributes"]["v"] == {"S": "first"}
+    got = cl.call("GetItem", {"TableName": "numkeys", "Key": {"id": {"N": "1e3"}}})
+    assert got["Item"]["v"] == {"S": "second"}
+
+
+def test_hash_range_and_delete():
+    create("hrt", pk=("pk", "S"), sk=("sk", "N"))
+    for i in range(10):
+        cl.call("PutItem", {"TableName": "hrt", "Item": {"pk": {"S": "p"}, "sk": {"N": str(i)},
+                                                         "v": {"N": str(i * i)}}})
+    for i in range(10):
+        got = cl.call("GetItem", {"TableName": "hrt", "Key": {"pk": {"S": "p"}, "sk": {"N": str(i)}}})
+        assert got["Item"]["v"] == {"N": str(i * i)}
+    r = cl.call("DeleteItem", {"TableName": "hrt", "Key": {"pk": {"S": "p"}, "sk": {"N": "3"}},
+                               "ReturnValues": "ALL_OLD"})
+    assert r["Attributes"] == {"pk": {"S": "p"}, "sk": {"N": "3"}, "v": {"N": "9"}}
+    assert cl.call("GetItem", {"TableName": "hrt", "Key": {"pk": {"S": "p"}, "sk": {"N": "3"}}}) == {}
+    # deleting a missing item succeeds and returns nothing
+    assert cl.call("DeleteItem", {"TableName": "hrt", "Key": {"pk": {"S": "p"}, "sk": {"N": "3"}},
+                                  "ReturnValues": "ALL_OLD"}) == {}
+    assert cl.call("DeleteItem", {"TableName": "hrt", "Key": {"pk": {"S": "p"}, "sk": {"N": "4"}}}) == {}
+    d = cl.call("DescribeTable", {"TableName": "hrt"})["Table"]
+    assert d["ItemCount"] == 8, d["ItemCount"]
+    assert d["TableSizeBytes"] > 0
+
+
+def test_bad_input():
+    create("bad", pk=("pk", "S"), sk=("sk", "S"))
+    V = "ValidationException"
+    nomatch = "The provided key element does not match the schema"
+    expect_error(lambda: cl.call("GetItem", {"TableName": "nosuch", "Key": {"pk": {"S": "a"}}}),
+                 "ResourceNotFoundException", "Requested resource not found",
+                 grpc.StatusCode.NOT_FOUND)
+    expect_error(lambda: cl.call("PutItem", {"TableName": "nosuch", "Item": {"pk": {"S": "a"}}}),
+                 "ResourceNotFoundException", "Requested resource not found")
+    expect_error(lambda: cl.call("DescribeTable", {"TableName": "nosuch"}),
+                 "ResourceNotFoundException", "Requested resource not found: Table: nosuch not found")
+    expect_error(lambda: cl.call("GetItem", {"TableName": "bad", "Key": {"pk": {"N": "1"}, "sk": {"S": "a"}}}),
+                 V, nomatch)
+    expect_error(lambda: cl.call("GetItem", {"TableName": "bad", "Key": {"pk": {"S": "a"}}}), V, nomatch)
+    expect_error(lambda: cl.call("GetItem", {"TableName": "bad", "Key": {
+        "pk": {"S": "a"}, "sk": {"S": "b"}, "extra": {"S": "c"}}}), V, nomatch)
+    expect_error(lambda: cl.call("PutItem", {"TableName": "bad", "Item": {"pk": {"S": "a"}}}), V,
+                 "One or more parameter values were invalid: Missing the key sk in the item")
+    expect_error(lambda: cl.call("PutItem", {"TableName": "bad", "Item": {"pk": {"N": "1"}, "sk": {"S": "a"}}}), V,
+                 "One or more parameter values were invalid: Type mismatch for key pk expected: S actual: N")
+    expect_error(lambda: cl.call("PutItem", {"TableName": "bad", "Item": {"pk": {"S": ""}, "sk": {"S": "a"}}}), V,
+                 "One or more parameter values are not valid. The AttributeValue for a key attribute "
+                 "cannot contain an empty string value. Key: pk")
+    expect_error(lambda: cl.call("PutItem", {"TableName": "bad", "Item": {"pk": {"S": "x" * 2049}, "sk": {"S": "a"}}}), V,
+                 "One or more parameter values were invalid: Size of hashkey has exceeded the maximum "
+                 "size limit of2048 bytes")
+    expect_error(lambda: cl.call("PutItem", {"TableName": "bad", "Item": {"pk": {"S": "a"}, "sk": {"S": "y" * 1025}}}), V,
+                 "One or more parameter values were invalid: Aggregated size of all range keys has "
+                 "exceeded the size limit of 1024 bytes")
+    # the limits themselves are accepted
+    cl.call("PutItem", {"TableName": "bad", "Item": {"pk": {"S": "x" * 2048}, "sk": {"S": "y" * 1024}}})
+    expect_error(lambda: cl.call("PutItem", {"TableName": "bad", "Item": {
+        "pk": {"S": "a"}, "sk": {"S": "b"}, "big": {"S": "z" * (400 * 1024)}}}), V,
+        "Item size has exceeded the maximum allowed size")
+    expect_error(lambda: cl.call("PutItem", {"TableName": "bad", "ReturnValues": "ALL_NEW",
+                                             "Item": {"pk": {"S": "a"}, "sk": {"S": "b"}}}), V,
+                 "ReturnValues can only be ALL_OLD or NONE")
+    expect_error(lambda: cl.call("PutItem", {"TableName": "bad", "Item": {
+        "pk": {"S": "a"}, "sk": {"S": "b"}, "n": {"N": "dog"}}}), V)
+    expect_error(lambda: cl.call("PutItem", {"TableName": "bad", "Item": {
+        "pk": {"S": "a"}, "sk": {"S": "b"}, "e": {"SS": []}}}), V)
+    expect_error(lambda: cl.call("GetItem", {"TableName": "x", "Key": {"pk": {"S": "a"}}}), V,
+                 "1 validation error detected: Value 'x' at 'tableName' failed to satisfy constraint: "
+                 "Member must have length greater than or equal to 3")
+    expect_error(lambda: cl.call("GetItem", {"Key": {"pk": {"S": "a"}}}), V,
+                 "1 validation error detected: Value null at 'tableName' failed to satisfy "
+                 "constraint: Member must not be null")
+    e = expect_error(lambda: cl.raw("PutItem", b"\xff\xff\xff\x0f garbage"), "SerializationException")
+    assert e.code == grpc.StatusCode.INVALID_ARGUMENT
+    e = expect_error(lambda: cl.call("Query", {"TableName": "bad"}), "UnknownOperationException")
+    assert e.code == grpc.StatusCode.UNIMPLEMENTED and "Query" in e.message
+    # the router is still serving after all of that
+    cl.call("PutItem", {"TableName": "bad", "Item": {"pk": {"S": "ok"}, "sk": {"S": "ok"}}})
+
+
+def test_delete_table():
+    create("gone")
+    cl.call("PutItem", {"TableName": "gone", "Item": {"pk": {"S": "a"}}})
+    d = cl.call("DeleteTable", {"TableName": "gone"})["TableDescription"]
+    assert d["TableStatus"] == "DELETING"
+    assert d["ItemCount"] == 1
+    expect_error(lambda: cl.call("DescribeTable", {"TableName": "gone"}), "ResourceNotFoundException")
+    expect_error(lambda: cl.call("GetItem", {"TableName": "gone", "Key": {"pk": {"S": "a"}}}),
+                 "ResourceNotFoundException")
+    expect_error(lambda: cl.call("DeleteTable", {"TableName": "gone"}), "ResourceNotFoundException",
+                 "Requested resource not found: Table: gone not found")
+    assert "gone" not in cl.call("ListTables", {}).get("TableNames", [])
+    # the name can be used again, and the new table starts empty
+    create("gone")
+    assert cl.call("GetItem", {"TableName": "gone", "Key": {"pk": {"S": "a"}}}) == {}
+
+
+def test_deletion_protection():
+    create("guarded", DeletionProtectionEnabled=True)
+    expect_error(lambda: cl.call("DeleteTable", {"TableName": "guarded"}), "ValidationException",
+                 "Resource cannot be deleted as it is currently protected against deletion. "
+                 "Disable deletion protection first.")
+    assert cl.call("DescribeTable", {"TableName": "guarded"})["Table"]["TableStatus"] == "ACTIVE"
+
+
+def test_graceful_stop():
+    # SIGTERM drains and exits 0 for every process
+    for name in ("router", "storage"):
+        rc = C.procs.pop(name).stop()
+        assert rc == 0, "%s exited %s" % (name, rc)
+
+
+def main():
+    global C, cl
+    C = Cluster().start()
+    cl = C.client()
+    try:
+        return run_tests([
+            ("health", test_health),
+            ("create/describe table", test_create_describe),
+            ("CreateTable validation", test_create_table_validation),
+            ("ListTables paging", test_list_tables_paging),
+            ("put/get all ten types", test_put_get_all_types),
+            ("number keys are canonical", test_number_keys_are_canonical),
+            ("hash+range put/get/delete", test_hash_range_and_delete),
+            ("bad input", test_bad_input),
+            ("delete table", test_delete_table),
+            ("deletion protection", test_deletion_protection),
+            ("graceful stop", test_graceful_stop),
+        ])
+    finally:
+        cl.close()
+        for p in C.procs.values():
+            sys.stderr.write("---- %s log tail\n%s\n" % (p.name, p.tail(15)))
+        C.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
