@@ -5,6 +5,7 @@
 
 #include "libs/keycodec/keycodec.h"
 #include "libs/log/log.h"
+#include "libs/req/req.h"
 #include "proto/dyne/internal/storage.pb-c.h"
 #include "proto/dyne/v1/dynamodb.pb-c.h"
 #include "services/router/router.h"
@@ -15,16 +16,6 @@ static const char *const return_values_enum[] = { "ALL_NEW", "UPDATED_OLD", "ALL
 static const char *const consumed_enum[] = { "INDEXES", "TOTAL", "NONE", NULL };
 static const char *const metrics_enum[] = { "SIZE", "NONE", NULL };
 static const char *const on_fail_enum[] = { "ALL_OLD", "NONE", NULL };
-
-/* Parameters whose implementation arrives with the expression and storage issues. Answering
- * UNIMPLEMENTED is honest; silently ignoring a condition would lose a user's guarantee. */
-static dyn_err
-not_yet(dyn_rpc_call *call, const char *param, bool present)
-{
-    if (!present)
-        return DYN_OK;
-    return dyn_rpc_call_fail(call, DYN_EUNIMPLEMENTED, "%s is not implemented yet", param);
-}
 
 static dyn_err
 fail_validation(dyn_rpc_call *call, vc *v)
@@ -45,6 +36,47 @@ check_values(dyn_rpc_call *call, const Dyne__V1__AttributeValueMap *m)
         return dyn_rpc_call_fail(call, rc, "%s", msg ? msg : "invalid attribute value");
     return DYN_OK;
 }
+
+/* Checks a write's condition parameters (mixing, placeholders, the values themselves, the
+ * expression or Expected) before anything is routed; the storage node evaluates them. */
+static dyn_err
+check_condition(dyn_rpc_call *call, dyn_expr_op op, const dyn_req_cond *c)
+{
+    dyn_arena *a = dyn_rpc_call_arena(call);
+    const char *msg = NULL;
+    dyn_expr *cond;
+    dyn_err rc;
+
+    if (c->values != NULL && (rc = check_values(call, c->values)) != DYN_OK)
+        return rc;
+    if ((rc = dyn_req_condition(op, c, DYN_EXPR_CONDITION, NULL, a, &cond, NULL, &msg)) != DYN_OK)
+        return dyn_rpc_call_fail(call, rc, "%s", msg ? msg : "invalid condition");
+    return DYN_OK;
+}
+
+/* The condition fields of a client request, as libs/req reads them. */
+#define INPUT_COND(in)                                                                         \
+    (dyn_req_cond)                                                                             \
+    {                                                                                          \
+        .condition_expression = (in)->conditionexpression,                                     \
+        .names = (dyn_req_str_entry *const *)(in)->expressionattributenames,                   \
+        .n_names = (in)->n_expressionattributenames, .values = (in)->expressionattributevalues, \
+        .expected = (const ProtobufCMessage *const *)(in)->expected,                           \
+        .n_expected = (in)->n_expected, .conditional_operator = (in)->conditionaloperator,     \
+    }
+
+/* Forwards the condition to storage as sent: map entries of the public and internal messages
+ * have the same fields and numbers, so they pack to the same bytes. */
+#define FORWARD_COND(sreq, in)                                                                 \
+    do {                                                                                       \
+        (sreq)->condition_expression = (in)->conditionexpression;                              \
+        (sreq)->n_expression_attribute_names = (in)->n_expressionattributenames;               \
+        (sreq)->expression_attribute_names = (void *)(in)->expressionattributenames;           \
+        (sreq)->expression_attribute_values = (in)->expressionattributevalues;                 \
+        (sreq)->n_expected = (in)->n_expected;                                                 \
+        (sreq)->expected = (void *)(in)->expected;                                             \
+        (sreq)->conditional_operator = (in)->conditionaloperator;                              \
+    } while (0)
 
 /* Finds the table, checks the key against its schema and encodes the storage key. */
 static dyn_err
@@ -119,14 +151,14 @@ router_put_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage 
             on_fail_enum);
     if ((rc = fail_validation(call, &v)) != DYN_OK)
         return rc;
+    dyn_req_cond c = INPUT_COND(in);
     if ((rc = check_values(call, in->item)) != DYN_OK)
+        return rc;
+    if ((rc = check_condition(call, DYN_EXPR_OP_PUT_ITEM, &c)) != DYN_OK)
         return rc;
     if (in->returnvalues != NULL && strcmp(in->returnvalues, "ALL_OLD") != 0 &&
         strcmp(in->returnvalues, "NONE") != 0)
         return dyn_rpc_call_fail(call, DYN_EVALIDATION, "ReturnValues can only be ALL_OLD or NONE");
-    if ((rc = not_yet(call, "ConditionExpression", in->conditionexpression != NULL)) != DYN_OK ||
-        (rc = not_yet(call, "Expected", in->n_expected > 0)) != DYN_OK)
-        return rc;
     if (dyn_item_size(in->item) > DYN_ITEM_MAX_SIZE)
         return dyn_rpc_call_fail(call, DYN_EVALIDATION,
                                  "Item size has exceeded the maximum allowed size");
@@ -139,6 +171,7 @@ router_put_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage 
     sreq->has_key = true;
     sreq->partition_id = (char *)part->id;
     sreq->item = in->item;
+    FORWARD_COND(sreq, in);
     sreq->has_return_old = true;
     sreq->return_old = in->returnvalues != NULL && strcmp(in->returnvalues, "ALL_OLD") == 0;
     dyn_rpc_call_defer(call);
@@ -152,29 +185,8 @@ router_put_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage 
 
 typedef struct get_ctx {
     dyn_rpc_call *call;
-    const Dyne__V1__GetItemInput *in;
+    const dyn_expr *proj;   /* ProjectionExpression / AttributesToGet; NULL: whole item */
 } get_ctx;
-
-/* AttributesToGet: top-level attribute names; unknown names are simply absent. */
-static Dyne__V1__AttributeValueMap *
-project_names(dyn_arena *a, const Dyne__V1__AttributeValueMap *item, char **names, size_t n)
-{
-    Dyne__V1__AttributeValueMap *out = dyn_arena_alloc(a, sizeof *out);
-
-    if (out == NULL)
-        return NULL;
-    dyne__v1__attribute_value_map__init(out);
-    out->values = dyn_arena_alloc(a, sizeof *out->values * (n ? n : 1));
-    if (out->values == NULL)
-        return NULL;
-    for (size_t i = 0; i < item->n_values; i++)
-        for (size_t j = 0; j < n; j++)
-            if (strcmp(item->values[i]->key, names[j]) == 0) {
-                out->values[out->n_values++] = item->values[i];
-                break;
-            }
-    return out;
-}
 
 static void
 get_done(void *arg, dyn_err rc, ProtobufCMessage *resp, const char *errmsg)
@@ -191,11 +203,8 @@ get_done(void *arg, dyn_err rc, ProtobufCMessage *resp, const char *errmsg)
             dyne__v1__get_item_output__init(out);
             if (sr != NULL && sr->item != NULL) {
                 out->item = sr->item;
-                if (g->in->n_attributestoget > 0)
-                    out->item = project_names(a, sr->item, g->in->attributestoget,
-                                              g->in->n_attributestoget);
-                if (out->item == NULL)
-                    rc = DYN_ENOMEM;
+                if (g->proj != NULL)
+                    rc = dyn_expr_project(g->proj, sr->item, a, &out->item);
             }
         }
     }
@@ -225,22 +234,16 @@ router_get_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage 
     vc_not_null(&v, "key", in->key != NULL);
     if ((rc = fail_validation(call, &v)) != DYN_OK)
         return rc;
-    if (in->projectionexpression != NULL && in->n_attributestoget > 0)
-        return dyn_rpc_call_fail(call, DYN_EVALIDATION,
-                                 "Can not use both expression and non-expression parameters in "
-                                 "the same request: Non-expression parameters: {AttributesToGet} "
-                                 "Expression parameters: {ProjectionExpression}");
     if ((rc = check_values(call, in->key)) != DYN_OK)
         return rc;
-    for (size_t i = 0; i < in->n_attributestoget; i++)
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(in->attributestoget[i], in->attributestoget[j]) == 0)
-                return dyn_rpc_call_fail(call, DYN_EVALIDATION,
-                                         "One or more parameter values were invalid: Duplicate "
-                                         "value in attribute name: %s",
-                                         in->attributestoget[i]);
-    if ((rc = not_yet(call, "ProjectionExpression", in->projectionexpression != NULL)) != DYN_OK)
-        return rc;
+    dyn_expr *proj = NULL;
+    const char *msg = NULL;
+    if ((rc = dyn_req_projection(in->projectionexpression,
+                                 (dyn_req_str_entry *const *)in->expressionattributenames,
+                                 in->n_expressionattributenames,
+                                 (const char *const *)in->attributestoget, in->n_attributestoget,
+                                 a, &proj, &msg)) != DYN_OK)
+        return dyn_rpc_call_fail(call, rc, "%s", msg ? msg : "invalid projection");
 
     if ((sreq = dyn_arena_alloc(a, sizeof *sreq)) == NULL ||
         (g = dyn_arena_alloc(a, sizeof *g)) == NULL)
@@ -253,7 +256,7 @@ router_get_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage 
     sreq->has_consistent = true;
     sreq->consistent = in->has_consistentread && in->consistentread;
     g->call = call;
-    g->in = in;
+    g->proj = proj;
     dyn_rpc_call_defer(call);
     dyn_rpc_client_call_async(router_storage(r, part->addr), "/dyne.internal.Storage/Get",
                               &sreq->base, &dyne__internal__get_response__descriptor,
@@ -307,14 +310,14 @@ router_delete_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessa
             on_fail_enum);
     if ((rc = fail_validation(call, &v)) != DYN_OK)
         return rc;
+    dyn_req_cond c = INPUT_COND(in);
     if ((rc = check_values(call, in->key)) != DYN_OK)
+        return rc;
+    if ((rc = check_condition(call, DYN_EXPR_OP_DELETE_ITEM, &c)) != DYN_OK)
         return rc;
     if (in->returnvalues != NULL && strcmp(in->returnvalues, "ALL_OLD") != 0 &&
         strcmp(in->returnvalues, "NONE") != 0)
         return dyn_rpc_call_fail(call, DYN_EVALIDATION, "ReturnValues can only be ALL_OLD or NONE");
-    if ((rc = not_yet(call, "ConditionExpression", in->conditionexpression != NULL)) != DYN_OK ||
-        (rc = not_yet(call, "Expected", in->n_expected > 0)) != DYN_OK)
-        return rc;
 
     if ((sreq = dyn_arena_alloc(a, sizeof *sreq)) == NULL)
         return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
@@ -325,6 +328,7 @@ router_delete_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessa
     sreq->partition_id = (char *)part->id;
     sreq->has_return_old = true;
     sreq->return_old = in->returnvalues != NULL && strcmp(in->returnvalues, "ALL_OLD") == 0;
+    FORWARD_COND(sreq, in);
     dyn_rpc_call_defer(call);
     dyn_rpc_client_call_async(router_storage(r, part->addr), "/dyne.internal.Storage/Delete",
                               &sreq->base, &dyne__internal__delete_response__descriptor,

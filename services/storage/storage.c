@@ -11,6 +11,7 @@
 #include "libs/arena/arena.h"
 #include "libs/item/item.h"
 #include "libs/log/log.h"
+#include "libs/req/req.h"
 #include "proto/dyne/internal/storage.pb-c.h"
 
 #define PARTITIONS_TABLE "dyn_partitions"
@@ -285,6 +286,7 @@ typedef struct write_op {
     const unsigned char *val;   /* encoded item; NULL for a delete */
     size_t vlen;
     bool return_old;
+    const dyn_expr *cond;       /* ConditionExpression / Expected; NULL: unconditional */
     void *old;                  /* previous encoded item, in the call arena */
     size_t old_len;
     bool had_old;
@@ -297,13 +299,26 @@ apply_write(dyn_kv_txn *txn, void *arg)
     dyn_err rc;
 
     w->had_old = false;
-    if (w->return_old) {
+    if (w->return_old || w->cond != NULL) {
         rc = dyn_kv_get(txn, w->table, w->key, w->klen, dyn_rpc_call_arena(w->call), &w->old,
                         &w->old_len);
         if (rc == DYN_OK)
             w->had_old = true;
         else if (rc != DYN_ENOTFOUND)
             return rc;
+    }
+    if (w->cond != NULL) {
+        /* evaluated on the committer thread, which serialises every write of this node: no
+         * other write can slip in between this check and the put below */
+        Dyne__V1__AttributeValueMap *cur = NULL;
+        bool ok = false;
+        if (w->had_old &&
+            (rc = dyn_item_decode(w->old, w->old_len, dyn_rpc_call_arena(w->call), &cur)) != DYN_OK)
+            return rc;
+        if ((rc = dyn_expr_eval_condition(w->cond, cur, &ok)) != DYN_OK)
+            return rc;
+        if (!ok)
+            return DYN_ECONDFAIL;   /* nothing written, as the committer's contract asks */
     }
     if (w->val != NULL)
         return dyn_kv_put(txn, w->table, w->key, w->klen, w->val, w->vlen);
@@ -342,12 +357,16 @@ write_done(void *arg, dyn_err rc)
             resp = &out->base;
         }
     }
-    dyn_rpc_call_finish(w->call, rc, resp, rc == DYN_OK ? NULL : "storage write failed");
+    dyn_rpc_call_finish(w->call, rc, resp,
+                        rc == DYN_OK           ? NULL
+                        : rc == DYN_ECONDFAIL ? "The conditional request failed"
+                                              : "storage write failed");
 }
 
 static dyn_err
 submit_write(dyn_rpc_call *call, storage *st, const char *pid, ProtobufCBinaryData key,
-             const Dyne__V1__AttributeValueMap *item, bool return_old)
+             const Dyne__V1__AttributeValueMap *item, bool return_old, dyn_expr_op op,
+             const dyn_req_cond *c)
 {
     dyn_arena *a = dyn_rpc_call_arena(call);
     write_op *w = dyn_arena_zalloc(a, sizeof *w);
@@ -363,6 +382,11 @@ submit_write(dyn_rpc_call *call, storage *st, const char *pid, ProtobufCBinaryDa
         return dyn_rpc_call_fail(call, DYN_ENOTABLE, "Requested resource not found");
     if (item != NULL && (rc = dyn_item_encode(item, a, &val, &vlen)) != DYN_OK)
         return dyn_rpc_call_fail(call, rc, "cannot encode item");
+    const char *msg = NULL;
+    dyn_expr *cond = NULL;
+    if ((rc = dyn_req_condition(op, c, DYN_EXPR_CONDITION, NULL, a, &cond, NULL, &msg)) != DYN_OK)
+        return dyn_rpc_call_fail(call, rc, "%s", msg ? msg : "invalid condition");
+    w->cond = cond;
     w->call = call;
     w->key = key.data;
     w->klen = key.len;
@@ -374,26 +398,40 @@ submit_write(dyn_rpc_call *call, storage *st, const char *pid, ProtobufCBinaryDa
     return DYN_OK;
 }
 
+/* The condition parameters of a Put/Delete request: both messages carry the same fields. */
+#define REQ_COND(req)                                                                          \
+    (dyn_req_cond)                                                                             \
+    {                                                                                          \
+        .condition_expression = (req)->condition_expression,                                   \
+        .names = (dyn_req_str_entry *const *)(req)->expression_attribute_names,                \
+        .n_names = (req)->n_expression_attribute_names,                                        \
+        .values = (req)->expression_attribute_values,                                          \
+        .expected = (const ProtobufCMessage *const *)(req)->expected,                          \
+        .n_expected = (req)->n_expected, .conditional_operator = (req)->conditional_operator,  \
+    }
+
 static dyn_err
 h_put(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **resp, void *ctx)
 {
     const Dyne__Internal__PutRequest *req = (const void *)m;
+    dyn_req_cond c = REQ_COND(req);
 
     (void)resp;
     if (req->item == NULL)
         return dyn_rpc_call_fail(call, DYN_EVALIDATION, "missing item");
     return submit_write(call, ctx, req->partition_id, req->key, req->item,
-                        req->has_return_old && req->return_old);
+                        req->has_return_old && req->return_old, DYN_EXPR_OP_PUT_ITEM, &c);
 }
 
 static dyn_err
 h_delete(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **resp, void *ctx)
 {
     const Dyne__Internal__DeleteRequest *req = (const void *)m;
+    dyn_req_cond c = REQ_COND(req);
 
     (void)resp;
     return submit_write(call, ctx, req->partition_id, req->key, NULL,
-                        req->has_return_old && req->return_old);
+                        req->has_return_old && req->return_old, DYN_EXPR_OP_DELETE_ITEM, &c);
 }
 
 /* ---- Get and stats: snapshot reads on the worker thread ---- */

@@ -275,8 +275,8 @@ def test_bad_input():
                  "constraint: Member must not be null")
     e = expect_error(lambda: cl.raw("PutItem", b"\xff\xff\xff\x0f garbage"), "SerializationException")
     assert e.code == grpc.StatusCode.INVALID_ARGUMENT
-    e = expect_error(lambda: cl.call("Query", {"TableName": "bad"}), "UnknownOperationException")
-    assert e.code == grpc.StatusCode.UNIMPLEMENTED and "Query" in e.message
+    e = expect_error(lambda: cl.call("Scan", {"TableName": "bad"}), "UnknownOperationException")
+    assert e.code == grpc.StatusCode.UNIMPLEMENTED and "Scan" in e.message
     # the router is still serving after all of that
     cl.call("PutItem", {"TableName": "bad", "Item": {"pk": {"S": "ok"}, "sk": {"S": "ok"}}})
 
@@ -306,6 +306,88 @@ def test_deletion_protection():
     assert cl.call("DescribeTable", {"TableName": "guarded"})["Table"]["TableStatus"] == "ACTIVE"
 
 
+def test_conditions_and_projection():
+    create("cond")
+    put = lambda item, **kw: cl.call("PutItem", dict({"TableName": "cond", "Item": item}, **kw))
+    CF = "ConditionalCheckFailedException"
+    put({"pk": {"S": "a"}, "v": {"N": "1"}}, ConditionExpression="attribute_not_exists(pk)")
+    expect_error(lambda: put({"pk": {"S": "a"}, "v": {"N": "2"}},
+                             ConditionExpression="attribute_not_exists(pk)"),
+                 CF, "The conditional request failed", grpc.StatusCode.FAILED_PRECONDITION)
+    put({"pk": {"S": "a"}, "v": {"N": "2"}, "m": {"M": {"x": {"L": [{"S": "p"}, {"S": "q"}]}}}},
+        ConditionExpression="#v = :one", ExpressionAttributeNames={"#v": "v"},
+        ExpressionAttributeValues={":one": {"N": "1.0"}})
+    # legacy Expected
+    expect_error(lambda: put({"pk": {"S": "a"}}, Expected={"v": {"Exists": False}}), CF)
+    put({"pk": {"S": "a"}, "v": {"N": "3"}, "m": {"M": {"x": {"L": [{"S": "p"}, {"S": "q"}]}}}},
+        Expected={"v": {"Value": {"N": "2"}}})
+    # projection with nested paths and a list index
+    got = cl.call("GetItem", {"TableName": "cond", "Key": {"pk": {"S": "a"}},
+                              "ProjectionExpression": "#v, m.x[1]",
+                              "ExpressionAttributeNames": {"#v": "v"}})
+    assert got["Item"] == {"v": {"N": "3"}, "m": {"M": {"x": {"L": [{"S": "q"}]}}}}, got
+    # conditional delete
+    expect_error(lambda: cl.call("DeleteItem", {"TableName": "cond", "Key": {"pk": {"S": "a"}},
+                                                "ConditionExpression": "v > :n",
+                                                "ExpressionAttributeValues": {":n": {"N": "10"}}}), CF)
+    cl.call("DeleteItem", {"TableName": "cond", "Key": {"pk": {"S": "a"}},
+                           "ConditionExpression": "v < :n", "ExpressionAttributeValues": {":n": {"N": "10"}}})
+    assert cl.call("GetItem", {"TableName": "cond", "Key": {"pk": {"S": "a"}}}) == {}
+    V = "ValidationException"
+    expect_error(lambda: put({"pk": {"S": "b"}}, ConditionExpression="v = :x",
+                             ExpressionAttributeValues={":x": {"N": "1"}, ":y": {"N": "2"}}), V,
+                 "Value provided in ExpressionAttributeValues unused in expressions: keys: {:y}")
+    expect_error(lambda: put({"pk": {"S": "b"}}, ConditionExpression="v = :x"), V,
+                 "Invalid ConditionExpression: An expression attribute value used in expression is "
+                 "not defined; attribute value: :x")
+    expect_error(lambda: put({"pk": {"S": "b"}}, ConditionExpression="status = :x",
+                             ExpressionAttributeValues={":x": {"N": "1"}}), V,
+                 "Invalid ConditionExpression: Attribute name is a reserved keyword; reserved "
+                 "keyword: status")
+    expect_error(lambda: put({"pk": {"S": "b"}}, ConditionExpression="v = :x",
+                             Expected={"v": {"Exists": False}},
+                             ExpressionAttributeValues={":x": {"N": "1"}}), V,
+                 "Can not use both expression and non-expression parameters in the same request: "
+                 "Non-expression parameters: {Expected} Expression parameters: {ConditionExpression}")
+    expect_error(lambda: cl.call("GetItem", {"TableName": "cond", "Key": {"pk": {"S": "a"}},
+                                             "ProjectionExpression": "a,, b"}), V)
+    assert cl.call("GetItem", {"TableName": "cond", "Key": {"pk": {"S": "b"}}}) == {}
+
+
+def test_no_lost_updates():
+    # many clients doing read-modify-write with a condition on one counter: every success is
+    # one increment, so the final value counts them exactly
+    import threading
+    create("counter")
+    cl.call("PutItem", {"TableName": "counter", "Item": {"pk": {"S": "c"}, "n": {"N": "0"}}})
+    done = []
+
+    def worker():
+        c = C.client()
+        ok = 0
+        while ok < 20:
+            cur = c.call("GetItem", {"TableName": "counter", "Key": {"pk": {"S": "c"}},
+                                     "ConsistentRead": True})["Item"]["n"]["N"]
+            try:
+                c.call("PutItem", {"TableName": "counter",
+                                   "Item": {"pk": {"S": "c"}, "n": {"N": str(int(cur) + 1)}},
+                                   "ConditionExpression": "n = :cur",
+                                   "ExpressionAttributeValues": {":cur": {"N": cur}}})
+                ok += 1
+            except DyneError as e:
+                assert e.type == "ConditionalCheckFailedException", e
+        done.append(ok)
+        c.close()
+
+    ts = [threading.Thread(target=worker) for _ in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    final = cl.call("GetItem", {"TableName": "counter", "Key": {"pk": {"S": "c"}}})["Item"]["n"]
+    assert final == {"N": str(sum(done))} and sum(done) == 160, (final, done)
+
+
 def test_graceful_stop():
     # SIGTERM drains and exits 0 for every process
     for name in ("router", "storage"):
@@ -329,6 +411,8 @@ def main():
             ("bad input", test_bad_input),
             ("delete table", test_delete_table),
             ("deletion protection", test_deletion_protection),
+            ("conditions and projection", test_conditions_and_projection),
+            ("no lost updates", test_no_lost_updates),
             ("graceful stop", test_graceful_stop),
         ])
     finally:

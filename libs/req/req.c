@@ -1,0 +1,100 @@
+/* libs/req -- one place that turns a request's expression parameters into parsed trees, so the
+ * router (validation) and the storage node (evaluation) agree exactly. */
+#include "libs/req/req.h"
+
+#include <string.h>
+
+static dyn_err
+names_array(dyn_req_str_entry *const *entries, size_t n, dyn_arena *a, const dyn_expr_name **out)
+{
+    dyn_expr_name *names;
+
+    *out = NULL;
+    if (entries == NULL)
+        return DYN_OK;
+    if ((names = dyn_arena_alloc(a, sizeof *names * (n ? n : 1))) == NULL)
+        return DYN_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        names[i].key = entries[i]->key;
+        names[i].value = entries[i]->value;
+    }
+    *out = names;
+    return DYN_OK;
+}
+
+dyn_err
+dyn_req_condition(dyn_expr_op op, const dyn_req_cond *c, dyn_expr_kind extra_kind,
+                  const char *extra_text, dyn_arena *a, dyn_expr **cond, dyn_expr **extra,
+                  const char **msg)
+{
+    unsigned params = 0;
+    const dyn_expr_name *names;
+    dyn_expr_ctx ctx;
+    dyn_err rc;
+
+    *cond = NULL;
+    if (extra != NULL)
+        *extra = NULL;
+    if (c->condition_expression != NULL)
+        params |= DYN_EXPR_P_CONDITION_EXPRESSION;
+    if (extra_text != NULL && extra_kind == DYN_EXPR_UPDATE)
+        params |= DYN_EXPR_P_UPDATE_EXPRESSION;
+    if (c->n_expected > 0)
+        params |= DYN_EXPR_P_EXPECTED;
+    if (c->conditional_operator != NULL)
+        params |= DYN_EXPR_P_CONDITIONAL_OPERATOR;
+    if (c->n_names > 0)
+        params |= DYN_EXPR_P_EXPRESSION_ATTRIBUTE_NAMES;
+    if (c->values != NULL)
+        params |= DYN_EXPR_P_EXPRESSION_ATTRIBUTE_VALUES;
+    if ((rc = dyn_expr_check_mixing(op, params, a, msg)) != DYN_OK)
+        return rc;
+    if (c->n_expected > 0 || c->conditional_operator != NULL)
+        return dyn_expr_from_expected(c->expected, c->n_expected, c->conditional_operator, a,
+                                      cond, msg);
+    if ((rc = names_array(c->names, c->n_names, a, &names)) != DYN_OK)
+        return rc;
+    if ((rc = dyn_expr_ctx_init(&ctx, names, c->n_names, c->values, a, msg)) != DYN_OK)
+        return rc;
+    if (extra_text != NULL && extra != NULL &&
+        (rc = dyn_expr_parse(&ctx, extra_kind, extra_text, strlen(extra_text), extra, msg)) !=
+            DYN_OK)
+        return rc;
+    if (c->condition_expression != NULL &&
+        (rc = dyn_expr_parse(&ctx, DYN_EXPR_CONDITION, c->condition_expression,
+                             strlen(c->condition_expression), cond, msg)) != DYN_OK)
+        return rc;
+    return dyn_expr_ctx_check_unused(&ctx, msg);
+}
+
+dyn_err
+dyn_req_projection(const char *projection_expression, dyn_req_str_entry *const *names_in,
+                   size_t n_names, const char *const *attributes_to_get, size_t n_atg,
+                   dyn_arena *a, dyn_expr **proj, const char **msg)
+{
+    unsigned params = 0;
+    const dyn_expr_name *names;
+    dyn_expr_ctx ctx;
+    dyn_err rc;
+
+    *proj = NULL;
+    if (projection_expression != NULL)
+        params |= DYN_EXPR_P_PROJECTION_EXPRESSION;
+    if (n_atg > 0)
+        params |= DYN_EXPR_P_ATTRIBUTES_TO_GET;
+    if (n_names > 0)
+        params |= DYN_EXPR_P_EXPRESSION_ATTRIBUTE_NAMES;
+    if ((rc = dyn_expr_check_mixing(DYN_EXPR_OP_GET_ITEM, params, a, msg)) != DYN_OK)
+        return rc;
+    if (n_atg > 0)
+        return dyn_expr_from_attributes_to_get(attributes_to_get, n_atg, a, proj, msg);
+    if ((rc = names_array(names_in, n_names, a, &names)) != DYN_OK)
+        return rc;
+    if ((rc = dyn_expr_ctx_init(&ctx, names, n_names, NULL, a, msg)) != DYN_OK)
+        return rc;
+    if (projection_expression != NULL &&
+        (rc = dyn_expr_parse(&ctx, DYN_EXPR_PROJECTION, projection_expression,
+                             strlen(projection_expression), proj, msg)) != DYN_OK)
+        return rc;
+    return dyn_expr_ctx_check_unused(&ctx, msg);
+}

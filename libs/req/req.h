@@ -1,0 +1,48 @@
+/* libs/req -- request parameters shared by the router (which validates them and answers
+ * DynamoDB's errors before routing) and the storage node (which evaluates them against the
+ * current item under its committer): expression contexts and write conditions. */
+#ifndef DYN_LIBS_REQ_REQ_H
+#define DYN_LIBS_REQ_REQ_H
+
+#include <stddef.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "libs/arena/arena.h"
+#include "libs/err/err.h"
+#include "libs/expr/expr.h"
+#include "proto/dyne/v1/attribute.pb-c.h"
+
+/* A protobuf-c map<string, string> entry: every generated one has this layout. */
+typedef struct dyn_req_str_entry {
+    ProtobufCMessage base;
+    char *key;
+    char *value;
+} dyn_req_str_entry;
+
+/* The parameters of one conditional write, as they arrive (all borrowed). */
+typedef struct dyn_req_cond {
+    const char *condition_expression;            /* NULL: absent */
+    dyn_req_str_entry *const *names;              /* ExpressionAttributeNames */
+    size_t n_names;
+    const Dyne__V1__AttributeValueMap *values;    /* ExpressionAttributeValues; NULL: absent */
+    const ProtobufCMessage *const *expected;      /* Expected map entries */
+    size_t n_expected;
+    const char *conditional_operator;             /* NULL: absent */
+} dyn_req_cond;
+
+/* Parses the condition of a PutItem/DeleteItem/UpdateItem (op) the way DynamoDB checks it:
+ * expression/legacy mixing, the placeholders, the expression (or Expected), unused
+ * placeholders. extra_kind/extra_text: another expression of the same request sharing the
+ * placeholders (UpdateExpression), parsed into *extra; NULL when none. *cond is NULL when the
+ * request has no condition. On DYN_EVALIDATION *msg is DynamoDB's message (arena a). The
+ * ExpressionAttributeValues themselves are validated by the caller (dyn_item_validate_value). */
+dyn_err dyn_req_condition(dyn_expr_op op, const dyn_req_cond *c, dyn_expr_kind extra_kind,
+                          const char *extra_text, dyn_arena *a, dyn_expr **cond, dyn_expr **extra,
+                          const char **msg);
+
+/* GetItem's projection: ProjectionExpression with ExpressionAttributeNames, or AttributesToGet.
+ * *proj is NULL when the request projects nothing (the whole item). */
+dyn_err dyn_req_projection(const char *projection_expression, dyn_req_str_entry *const *names,
+                           size_t n_names, const char *const *attributes_to_get, size_t n_atg,
+                           dyn_arena *a, dyn_expr **proj, const char **msg);
+#endif /* DYN_LIBS_REQ_REQ_H */
