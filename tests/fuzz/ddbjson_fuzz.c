@@ -1,6 +1,6 @@
-/* libs/ddbjson -- libFuzzer target: arbitrary bytes as PutItemInput, CreateTableInput and
+/* tests/fuzz -- libFuzzer target for libs/ddbjson: arbitrary bytes as PutItemInput, CreateTableInput and
  * BatchWriteItemInput. Whatever decodes must encode, decode again, and encode to the same text.
- * Built and run by fuzz.sh (clang -fsanitize=fuzzer,address,undefined). */
+ * Built and run by tests/fuzz/run.sh; replayed by //tests/fuzz:ddbjson_replay. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
