@@ -562,8 +562,6 @@ dyn_rpc_server_wait(dyn_rpc_server *s, int grace_ms)
     struct timespec tick = { .tv_sec = 0, .tv_nsec = WAIT_TICK_MS * 1000000L };
     struct timespec poll_ts = { .tv_sec = 0, .tv_nsec = WAIT_POLL_MS * 1000000L };
     int64_t deadline_ns;
-    bool notified;
-    grpc_event ev;
 
     if (!s->started || s->drained)
         return;
@@ -580,18 +578,16 @@ dyn_rpc_server_wait(dyn_rpc_server *s, int grace_ms)
     /* gRPC's notification means no call is left in its hands, but a deferred call may still
      * wait for dyn_rpc_call_finish, and every slot must see its completions before the queues
      * go: `inflight` counts slots not yet recycled. */
-    ev = grpc_completion_queue_next(s->shutdown_cq, dyn_rpc_tick(grace_ms < 0 ? 0 : grace_ms),
-                                    NULL);
-    notified = ev.type == GRPC_OP_COMPLETE;
     while (atomic_load(&s->inflight) > 0 && dyn_rpc_mono_ns() < deadline_ns)
         nanosleep(&poll_ts, NULL);
-    if (!notified || atomic_load(&s->inflight) > 0) {
+    if (atomic_load(&s->inflight) > 0)
         dyn_log(DYN_LOG_WARN, "RPC-DRAIN-CANCEL", "grace_ms=%d expired; cancelling %d calls",
                 grace_ms, atomic_load(&s->inflight));
-        grpc_server_cancel_all_calls(s->srv);
-    }
-    if (!notified)
-        (void)grpc_completion_queue_next(s->shutdown_cq, dyn_rpc_tick(-1), NULL);
+    /* Once none of our calls is left (or the grace is over), cancel whatever gRPC still holds:
+     * without it the notification can wait for idle client connections to go away, which takes
+     * the whole grace period although nothing is in flight. */
+    grpc_server_cancel_all_calls(s->srv);
+    (void)grpc_completion_queue_next(s->shutdown_cq, dyn_rpc_tick(-1), NULL);
     /* cancelled calls complete at once; deferred ones once their owner calls finish */
     for (int64_t waited_ms = 0; atomic_load(&s->inflight) > 0; waited_ms += WAIT_POLL_MS) {
         if (waited_ms > 0 && waited_ms % 5000 == 0)
