@@ -78,6 +78,37 @@ check_condition(dyn_rpc_call *call, dyn_expr_op op, const dyn_req_cond *c)
         (sreq)->conditional_operator = (in)->conditionaloperator;                              \
     } while (0)
 
+/* The checks PutItem and DeleteItem share, in DynamoDB's order: constraints, the attribute
+ * values of `map` (the Item or the Key), the condition, ReturnValues. */
+static dyn_err
+check_write(dyn_rpc_call *call, dyn_expr_op op, const char *map_name,
+            const Dyne__V1__AttributeValueMap *map, const char *table, const char *return_values,
+            const char *consumed, const char *metrics, const char *on_fail, const dyn_req_cond *c)
+{
+    dyn_arena *a = dyn_rpc_call_arena(call);
+    vc v;
+    dyn_err rc;
+
+    vc_init(&v, a);
+    vc_enum(&v, "returnConsumedCapacity", consumed, consumed_enum);
+    vc_not_null(&v, "tableName", table != NULL);
+    vc_table_name(&v, "tableName", table);
+    vc_not_null(&v, map_name, map != NULL);
+    vc_enum(&v, "returnValues", return_values, return_values_enum);
+    vc_enum(&v, "returnItemCollectionMetrics", metrics, metrics_enum);
+    vc_enum(&v, "returnValuesOnConditionCheckFailure", on_fail, on_fail_enum);
+    if ((rc = fail_validation(call, &v)) != DYN_OK)
+        return rc;
+    if ((rc = check_values(call, map)) != DYN_OK)
+        return rc;
+    if ((rc = check_condition(call, op, c)) != DYN_OK)
+        return rc;
+    if (return_values != NULL && strcmp(return_values, "ALL_OLD") != 0 &&
+        strcmp(return_values, "NONE") != 0)
+        return dyn_rpc_call_fail(call, DYN_EVALIDATION, "ReturnValues can only be ALL_OLD or NONE");
+    return DYN_OK;
+}
+
 /* Finds the table, checks the key against its schema and encodes the storage key. */
 static dyn_err
 resolve_key(dyn_rpc_call *call, router *r, const char *table_name,
@@ -136,29 +167,15 @@ router_put_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage 
     Dyne__Internal__PutRequest *sreq;
     const router_part *part;
     router_table t;
-    vc v;
     dyn_err rc;
 
     (void)resp;
-    vc_init(&v, a);
-    vc_enum(&v, "returnConsumedCapacity", in->returnconsumedcapacity, consumed_enum);
-    vc_not_null(&v, "tableName", in->tablename != NULL);
-    vc_table_name(&v, "tableName", in->tablename);
-    vc_not_null(&v, "item", in->item != NULL);
-    vc_enum(&v, "returnValues", in->returnvalues, return_values_enum);
-    vc_enum(&v, "returnItemCollectionMetrics", in->returnitemcollectionmetrics, metrics_enum);
-    vc_enum(&v, "returnValuesOnConditionCheckFailure", in->returnvaluesonconditioncheckfailure,
-            on_fail_enum);
-    if ((rc = fail_validation(call, &v)) != DYN_OK)
-        return rc;
     dyn_req_cond c = INPUT_COND(in);
-    if ((rc = check_values(call, in->item)) != DYN_OK)
+    if ((rc = check_write(call, DYN_EXPR_OP_PUT_ITEM, "item", in->item, in->tablename,
+                          in->returnvalues, in->returnconsumedcapacity,
+                          in->returnitemcollectionmetrics, in->returnvaluesonconditioncheckfailure,
+                          &c)) != DYN_OK)
         return rc;
-    if ((rc = check_condition(call, DYN_EXPR_OP_PUT_ITEM, &c)) != DYN_OK)
-        return rc;
-    if (in->returnvalues != NULL && strcmp(in->returnvalues, "ALL_OLD") != 0 &&
-        strcmp(in->returnvalues, "NONE") != 0)
-        return dyn_rpc_call_fail(call, DYN_EVALIDATION, "ReturnValues can only be ALL_OLD or NONE");
     if (dyn_item_size(in->item) > DYN_ITEM_MAX_SIZE)
         return dyn_rpc_call_fail(call, DYN_EVALIDATION,
                                  "Item size has exceeded the maximum allowed size");
@@ -295,29 +312,15 @@ router_delete_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessa
     Dyne__Internal__DeleteRequest *sreq;
     const router_part *part;
     router_table t;
-    vc v;
     dyn_err rc;
 
     (void)resp;
-    vc_init(&v, a);
-    vc_enum(&v, "returnConsumedCapacity", in->returnconsumedcapacity, consumed_enum);
-    vc_not_null(&v, "tableName", in->tablename != NULL);
-    vc_table_name(&v, "tableName", in->tablename);
-    vc_not_null(&v, "key", in->key != NULL);
-    vc_enum(&v, "returnValues", in->returnvalues, return_values_enum);
-    vc_enum(&v, "returnItemCollectionMetrics", in->returnitemcollectionmetrics, metrics_enum);
-    vc_enum(&v, "returnValuesOnConditionCheckFailure", in->returnvaluesonconditioncheckfailure,
-            on_fail_enum);
-    if ((rc = fail_validation(call, &v)) != DYN_OK)
-        return rc;
     dyn_req_cond c = INPUT_COND(in);
-    if ((rc = check_values(call, in->key)) != DYN_OK)
+    if ((rc = check_write(call, DYN_EXPR_OP_DELETE_ITEM, "key", in->key, in->tablename,
+                          in->returnvalues, in->returnconsumedcapacity,
+                          in->returnitemcollectionmetrics, in->returnvaluesonconditioncheckfailure,
+                          &c)) != DYN_OK)
         return rc;
-    if ((rc = check_condition(call, DYN_EXPR_OP_DELETE_ITEM, &c)) != DYN_OK)
-        return rc;
-    if (in->returnvalues != NULL && strcmp(in->returnvalues, "ALL_OLD") != 0 &&
-        strcmp(in->returnvalues, "NONE") != 0)
-        return dyn_rpc_call_fail(call, DYN_EVALIDATION, "ReturnValues can only be ALL_OLD or NONE");
 
     if ((sreq = dyn_arena_alloc(a, sizeof *sreq)) == NULL)
         return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");

@@ -561,6 +561,25 @@ pick_node(router *r, dyn_arena *a, const char **id, const char **addr)
     return *id == NULL ? DYN_EUNAVAIL : DYN_OK;
 }
 
+/* A table's catalog entry and its description, for DescribeTable and DeleteTable; a missing
+ * table is DynamoDB's "Table: x not found" (recorded on the call). */
+static dyn_err
+load_described(router *r, dyn_rpc_call *call, const char *name, Dyne__Internal__TableMeta **m,
+               int64_t *rev, Dyne__V1__TableDescription **d)
+{
+    dyn_arena *a = dyn_rpc_call_arena(call);
+    dyn_err rc;
+
+    if ((rc = meta_load(r, a, name, m, rev)) == DYN_ENOTFOUND)
+        return dyn_rpc_call_fail(call, DYN_ENOTABLE,
+                                 "Requested resource not found: Table: %s not found", name);
+    if (rc != DYN_OK)
+        return rc;
+    if ((*d = description_unpack(a, *m)) == NULL)
+        return DYN_EINTERNAL;
+    return DYN_OK;
+}
+
 static void
 finish_description(dyn_rpc_call *call, dyn_err rc, Dyne__V1__TableDescription *d, int kind)
 {
@@ -759,17 +778,8 @@ describe_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
     int64_t rev;
     dyn_err rc;
 
-    if ((rc = meta_load(r, a, in->tablename, &m, &rev)) != DYN_OK) {
-        if (rc == DYN_ENOTFOUND) {
-            rc = DYN_ENOTABLE;
-            dyn_rpc_call_fail(call, rc, "Requested resource not found: Table: %s not found",
-                              in->tablename);
-        }
+    if ((rc = load_described(r, call, in->tablename, &m, &rev, &d)) != DYN_OK) {
         finish_description(call, rc, NULL, 1);
-        return;
-    }
-    if ((d = description_unpack(a, m)) == NULL) {
-        finish_description(call, DYN_EINTERNAL, NULL, 1);
         return;
     }
     if (m->status != NULL && strcmp(m->status, "ACTIVE") == 0)
@@ -816,12 +826,7 @@ delete_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
     int64_t rev;
     dyn_err rc;
 
-    if ((rc = meta_load(r, a, in->tablename, &m, &rev)) != DYN_OK) {
-        if (rc == DYN_ENOTFOUND) {
-            rc = DYN_ENOTABLE;
-            dyn_rpc_call_fail(call, rc, "Requested resource not found: Table: %s not found",
-                              in->tablename);
-        }
+    if ((rc = load_described(r, call, in->tablename, &m, &rev, &d)) != DYN_OK) {
         finish_description(call, rc, NULL, 2);
         return;
     }
@@ -833,10 +838,6 @@ delete_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
                           "Attempt to change a resource which is still in use: Table is %s: %s",
                           what, in->tablename);
         finish_description(call, DYN_EINUSE, NULL, 2);
-        return;
-    }
-    if ((d = description_unpack(a, m)) == NULL) {
-        finish_description(call, DYN_EINTERNAL, NULL, 2);
         return;
     }
     if (d->has_deletionprotectionenabled && d->deletionprotectionenabled) {
