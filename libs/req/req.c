@@ -23,9 +23,8 @@ names_array(dyn_req_str_entry *const *entries, size_t n, dyn_arena *a, const dyn
 }
 
 dyn_err
-dyn_req_condition(dyn_expr_op op, const dyn_req_cond *c, dyn_expr_kind extra_kind,
-                  const char *extra_text, dyn_arena *a, dyn_expr **cond, dyn_expr **extra,
-                  const char **msg)
+dyn_req_write(dyn_expr_op op, const dyn_req_cond *c, dyn_arena *a, dyn_expr **cond,
+              dyn_expr **update, const char **msg)
 {
     unsigned params = 0;
     const dyn_expr_name *names;
@@ -33,12 +32,14 @@ dyn_req_condition(dyn_expr_op op, const dyn_req_cond *c, dyn_expr_kind extra_kin
     dyn_err rc;
 
     *cond = NULL;
-    if (extra != NULL)
-        *extra = NULL;
+    if (update != NULL)
+        *update = NULL;
     if (c->condition_expression != NULL)
         params |= DYN_EXPR_P_CONDITION_EXPRESSION;
-    if (extra_text != NULL && extra_kind == DYN_EXPR_UPDATE)
+    if (c->update_expression != NULL)
         params |= DYN_EXPR_P_UPDATE_EXPRESSION;
+    if (c->n_attribute_updates > 0)
+        params |= DYN_EXPR_P_ATTRIBUTE_UPDATES;
     if (c->n_expected > 0)
         params |= DYN_EXPR_P_EXPECTED;
     if (c->conditional_operator != NULL)
@@ -49,16 +50,23 @@ dyn_req_condition(dyn_expr_op op, const dyn_req_cond *c, dyn_expr_kind extra_kin
         params |= DYN_EXPR_P_EXPRESSION_ATTRIBUTE_VALUES;
     if ((rc = dyn_expr_check_mixing(op, params, a, msg)) != DYN_OK)
         return rc;
-    if (c->n_expected > 0 || c->conditional_operator != NULL)
-        return dyn_expr_from_expected(c->expected, c->n_expected, c->conditional_operator, a,
-                                      cond, msg);
+    /* past the mixing check a request is all-legacy or all-expression */
+    if (c->n_expected > 0 || c->conditional_operator != NULL || c->n_attribute_updates > 0) {
+        if ((rc = dyn_expr_from_expected(c->expected, c->n_expected, c->conditional_operator, a,
+                                         cond, msg)) != DYN_OK)
+            return rc;
+        if (update != NULL && c->n_attribute_updates > 0)
+            return dyn_expr_from_attribute_updates(c->attribute_updates, c->n_attribute_updates,
+                                                   a, update, msg);
+        return DYN_OK;
+    }
     if ((rc = names_array(c->names, c->n_names, a, &names)) != DYN_OK)
         return rc;
     if ((rc = dyn_expr_ctx_init(&ctx, names, c->n_names, c->values, a, msg)) != DYN_OK)
         return rc;
-    if (extra_text != NULL && extra != NULL &&
-        (rc = dyn_expr_parse(&ctx, extra_kind, extra_text, strlen(extra_text), extra, msg)) !=
-            DYN_OK)
+    if (c->update_expression != NULL && update != NULL &&
+        (rc = dyn_expr_parse(&ctx, DYN_EXPR_UPDATE, c->update_expression,
+                             strlen(c->update_expression), update, msg)) != DYN_OK)
         return rc;
     if (c->condition_expression != NULL &&
         (rc = dyn_expr_parse(&ctx, DYN_EXPR_CONDITION, c->condition_expression,

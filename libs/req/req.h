@@ -28,17 +28,19 @@ typedef struct dyn_req_cond {
     const ProtobufCMessage *const *expected;      /* Expected map entries */
     size_t n_expected;
     const char *conditional_operator;             /* NULL: absent */
+    const char *update_expression;                /* UpdateItem only; NULL: absent */
+    const ProtobufCMessage *const *attribute_updates;   /* UpdateItem's AttributeUpdates */
+    size_t n_attribute_updates;
 } dyn_req_cond;
 
-/* Parses the condition of a PutItem/DeleteItem/UpdateItem (op) the way DynamoDB checks it:
- * expression/legacy mixing, the placeholders, the expression (or Expected), unused
- * placeholders. extra_kind/extra_text: another expression of the same request sharing the
- * placeholders (UpdateExpression), parsed into *extra; NULL when none. *cond is NULL when the
- * request has no condition. On DYN_EVALIDATION *msg is DynamoDB's message (arena a). The
- * ExpressionAttributeValues themselves are validated by the caller (dyn_item_validate_value). */
-dyn_err dyn_req_condition(dyn_expr_op op, const dyn_req_cond *c, dyn_expr_kind extra_kind,
-                          const char *extra_text, dyn_arena *a, dyn_expr **cond, dyn_expr **extra,
-                          const char **msg);
+/* Parses the condition (and, for UpdateItem, the update) of a PutItem/DeleteItem/UpdateItem
+ * (op) the way DynamoDB checks it: expression/legacy mixing, the placeholders, the expressions
+ * (or Expected / AttributeUpdates), unused placeholders. *cond / *update (update may be NULL for
+ * Put/Delete) are NULL when the request has none. On DYN_EVALIDATION *msg is DynamoDB's message
+ * (arena a). The ExpressionAttributeValues themselves are validated by the caller
+ * (dyn_item_validate_value). */
+dyn_err dyn_req_write(dyn_expr_op op, const dyn_req_cond *c, dyn_arena *a, dyn_expr **cond,
+                      dyn_expr **update, const char **msg);
 
 /* GetItem's projection: ProjectionExpression with ExpressionAttributeNames, or AttributesToGet.
  * *proj is NULL when the request projects nothing (the whole item). */

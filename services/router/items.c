@@ -49,7 +49,8 @@ check_condition(dyn_rpc_call *call, dyn_expr_op op, const dyn_req_cond *c)
 
     if (c->values != NULL && (rc = check_values(call, c->values)) != DYN_OK)
         return rc;
-    if ((rc = dyn_req_condition(op, c, DYN_EXPR_CONDITION, NULL, a, &cond, NULL, &msg)) != DYN_OK)
+    dyn_expr *update;
+    if ((rc = dyn_req_write(op, c, a, &cond, &update, &msg)) != DYN_OK)
         return dyn_rpc_call_fail(call, rc, "%s", msg ? msg : "invalid condition");
     return DYN_OK;
 }
@@ -78,8 +79,9 @@ check_condition(dyn_rpc_call *call, dyn_expr_op op, const dyn_req_cond *c)
         (sreq)->conditional_operator = (in)->conditionaloperator;                              \
     } while (0)
 
-/* The checks PutItem and DeleteItem share, in DynamoDB's order: constraints, the attribute
- * values of `map` (the Item or the Key), the condition, ReturnValues. */
+/* The checks PutItem, DeleteItem and UpdateItem share, in DynamoDB's order: constraints, the
+ * attribute values of `map` (the Item or the Key), the condition (and update), ReturnValues
+ * (Put and Delete allow only NONE and ALL_OLD). */
 static dyn_err
 check_write(dyn_rpc_call *call, dyn_expr_op op, const char *map_name,
             const Dyne__V1__AttributeValueMap *map, const char *table, const char *return_values,
@@ -103,7 +105,8 @@ check_write(dyn_rpc_call *call, dyn_expr_op op, const char *map_name,
         return rc;
     if ((rc = check_condition(call, op, c)) != DYN_OK)
         return rc;
-    if (return_values != NULL && strcmp(return_values, "ALL_OLD") != 0 &&
+    if (op != DYN_EXPR_OP_UPDATE_ITEM && return_values != NULL &&
+        strcmp(return_values, "ALL_OLD") != 0 &&
         strcmp(return_values, "NONE") != 0)
         return dyn_rpc_call_fail(call, DYN_EVALIDATION, "ReturnValues can only be ALL_OLD or NONE");
     return DYN_OK;
@@ -336,5 +339,75 @@ router_delete_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessa
     dyn_rpc_client_call_async(router_storage(r, part->addr), "/dyne.internal.Storage/Delete",
                               &sreq->base, &dyne__internal__delete_response__descriptor,
                               router_storage_deadline(r), a, delete_done, call);
+    return DYN_OK;
+}
+
+/* ---- UpdateItem ---- */
+
+static void
+update_done(void *arg, dyn_err rc, ProtobufCMessage *resp, const char *errmsg)
+{
+    dyn_rpc_call *call = arg;
+    Dyne__Internal__UpdateResponse *sr = (void *)resp;
+    Dyne__V1__UpdateItemOutput *out = NULL;
+
+    if (rc == DYN_OK) {
+        if ((out = dyn_arena_alloc(dyn_rpc_call_arena(call), sizeof *out)) == NULL) {
+            rc = DYN_ENOMEM;
+        } else {
+            dyne__v1__update_item_output__init(out);
+            if (sr != NULL && sr->attributes != NULL && sr->attributes->n_values > 0)
+                out->attributes = sr->attributes;
+        }
+    }
+    dyn_rpc_call_finish(call, rc, out ? &out->base : NULL, errmsg);
+}
+
+dyn_err
+router_update_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **resp,
+                   void *ctx)
+{
+    const Dyne__V1__UpdateItemInput *in = (const void *)m;
+    router *r = ctx;
+    dyn_arena *a = dyn_rpc_call_arena(call);
+    Dyne__Internal__UpdateRequest *sreq;
+    const router_part *part;
+    router_table t;
+    dyn_err rc;
+
+    (void)resp;
+    dyn_req_cond c = INPUT_COND(in);
+    c.update_expression = in->updateexpression;
+    c.attribute_updates = (const ProtobufCMessage *const *)in->attributeupdates;
+    c.n_attribute_updates = in->n_attributeupdates;
+    if ((rc = check_write(call, DYN_EXPR_OP_UPDATE_ITEM, "key", in->key, in->tablename,
+                          in->returnvalues, in->returnconsumedcapacity,
+                          in->returnitemcollectionmetrics, in->returnvaluesonconditioncheckfailure,
+                          &c)) != DYN_OK)
+        return rc;
+    for (size_t i = 0; i < in->n_attributeupdates; i++) {
+        const Dyne__V1__AttributeValueUpdate *u = in->attributeupdates[i]->value;
+        const char *msg = NULL;
+        if (u != NULL && u->value != NULL && (rc = dyn_item_validate_value(u->value, a, &msg)) != DYN_OK)
+            return dyn_rpc_call_fail(call, rc, "%s", msg ? msg : "invalid attribute value");
+    }
+
+    if ((sreq = dyn_arena_alloc(a, sizeof *sreq)) == NULL)
+        return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
+    dyne__internal__update_request__init(sreq);
+    if ((rc = resolve_key(call, r, in->tablename, in->key, false, &t, &part, &sreq->key)) != DYN_OK)
+        return rc;
+    sreq->has_key = true;
+    sreq->partition_id = (char *)part->id;
+    sreq->key_item = in->key;
+    sreq->update_expression = in->updateexpression;
+    sreq->n_attribute_updates = in->n_attributeupdates;
+    sreq->attribute_updates = (void *)in->attributeupdates;
+    sreq->return_values = in->returnvalues;
+    FORWARD_COND(sreq, in);
+    dyn_rpc_call_defer(call);
+    dyn_rpc_client_call_async(router_storage(r, part->addr), "/dyne.internal.Storage/Update",
+                              &sreq->base, &dyne__internal__update_response__descriptor,
+                              router_storage_deadline(r), a, update_done, call);
     return DYN_OK;
 }

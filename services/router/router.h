@@ -72,4 +72,5 @@ dyn_err router_delete_table(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCM
 dyn_err router_put_item(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCMessage **, void *);
 dyn_err router_get_item(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCMessage **, void *);
 dyn_err router_delete_item(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCMessage **, void *);
+dyn_err router_update_item(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCMessage **, void *);
 #endif /* DYN_SERVICES_ROUTER_ROUTER_H */

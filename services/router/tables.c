@@ -965,5 +965,6 @@ const dyn_rpc_method router_methods[] = {
     { "PutItem", router_put_item },
     { "GetItem", router_get_item },
     { "DeleteItem", router_delete_item },
+    { "UpdateItem", router_update_item },
     { NULL, NULL },
 };

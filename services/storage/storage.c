@@ -276,54 +276,113 @@ h_drop_partition(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage
     return DYN_OK;
 }
 
-/* ---- Put / Delete: through the committer ---- */
+/* ---- Put / Delete / Update: through the committer ---- */
+
+typedef enum { WRITE_PUT, WRITE_DELETE, WRITE_UPDATE } write_kind;
 
 typedef struct write_op {
     dyn_rpc_call *call;
+    write_kind kind;
     char table[96];
     const uint8_t *key;
     size_t klen;
-    const unsigned char *val;   /* encoded item; NULL for a delete */
+    const unsigned char *val;   /* PUT: the encoded item */
     size_t vlen;
-    bool return_old;
+    bool return_old;            /* PUT/DELETE: ReturnValues ALL_OLD */
+    const char *return_values;  /* UPDATE: NONE, ALL_OLD, UPDATED_OLD, ALL_NEW, UPDATED_NEW */
     const dyn_expr *cond;       /* ConditionExpression / Expected; NULL: unconditional */
-    void *old;                  /* previous encoded item, in the call arena */
-    size_t old_len;
-    bool had_old;
+    const dyn_expr *update;     /* UPDATE: UpdateExpression / AttributeUpdates */
+    const Dyne__V1__AttributeValueMap *key_item;   /* UPDATE: the Key, the item if none exists */
+    /* results of the last apply (it may run again on the committer's re-run path) */
+    Dyne__V1__AttributeValueMap *old_item, *new_item;   /* call arena */
+    const char *errmsg;         /* DynamoDB's message for a failed update */
 } write_op;
+
+static dyn_err
+apply_update(write_op *w, dyn_kv_txn *txn, dyn_arena *a)
+{
+    const char *key_names[2] = { NULL, NULL };
+    unsigned char *val;
+    size_t vlen;
+    dyn_err rc;
+
+    for (size_t i = 0; i < w->key_item->n_values && i < 2; i++)
+        key_names[i] = w->key_item->values[i]->key;
+    if (w->update == NULL) {
+        /* UpdateItem without updates still creates the item from its key, as DynamoDB does */
+        w->new_item = w->old_item ? w->old_item : (Dyne__V1__AttributeValueMap *)w->key_item;
+        if ((rc = dyn_item_encode(w->new_item, a, &val, &vlen)) != DYN_OK)
+            return rc;
+        return dyn_kv_put(txn, w->table, w->key, w->klen, val, vlen);
+    }
+    rc = dyn_expr_apply_update(w->update, w->old_item ? w->old_item : w->key_item, key_names, a,
+                               &w->new_item, &w->errmsg);
+    if (rc != DYN_OK)
+        return rc;
+    if (dyn_item_size(w->new_item) > DYN_ITEM_MAX_SIZE) {
+        w->errmsg = "Item size to update has exceeded the maximum allowed size";
+        return DYN_EVALIDATION;
+    }
+    if ((rc = dyn_item_encode(w->new_item, a, &val, &vlen)) != DYN_OK)
+        return rc;
+    return dyn_kv_put(txn, w->table, w->key, w->klen, val, vlen);
+}
 
 static dyn_err
 apply_write(dyn_kv_txn *txn, void *arg)
 {
     write_op *w = arg;
+    dyn_arena *a = dyn_rpc_call_arena(w->call);
+    void *old;
+    size_t old_len;
     dyn_err rc;
 
-    w->had_old = false;
-    if (w->return_old || w->cond != NULL) {
-        rc = dyn_kv_get(txn, w->table, w->key, w->klen, dyn_rpc_call_arena(w->call), &w->old,
-                        &w->old_len);
+    w->old_item = w->new_item = NULL;
+    w->errmsg = NULL;
+    if (w->return_old || w->cond != NULL || w->kind == WRITE_UPDATE) {
+        rc = dyn_kv_get(txn, w->table, w->key, w->klen, a, &old, &old_len);
         if (rc == DYN_OK)
-            w->had_old = true;
-        else if (rc != DYN_ENOTFOUND)
+            rc = dyn_item_decode(old, old_len, a, &w->old_item);
+        if (rc != DYN_OK && rc != DYN_ENOTFOUND)
             return rc;
     }
     if (w->cond != NULL) {
         /* evaluated on the committer thread, which serialises every write of this node: no
-         * other write can slip in between this check and the put below */
-        Dyne__V1__AttributeValueMap *cur = NULL;
+         * other write can slip in between this check and the write below */
         bool ok = false;
-        if (w->had_old &&
-            (rc = dyn_item_decode(w->old, w->old_len, dyn_rpc_call_arena(w->call), &cur)) != DYN_OK)
-            return rc;
-        if ((rc = dyn_expr_eval_condition(w->cond, cur, &ok)) != DYN_OK)
+        if ((rc = dyn_expr_eval_condition(w->cond, w->old_item, &ok)) != DYN_OK)
             return rc;
         if (!ok)
             return DYN_ECONDFAIL;   /* nothing written, as the committer's contract asks */
     }
-    if (w->val != NULL)
+    switch (w->kind) {
+    case WRITE_PUT:
         return dyn_kv_put(txn, w->table, w->key, w->klen, w->val, w->vlen);
-    rc = dyn_kv_del(txn, w->table, w->key, w->klen);
-    return rc == DYN_ENOTFOUND ? DYN_OK : rc;
+    case WRITE_DELETE:
+        rc = dyn_kv_del(txn, w->table, w->key, w->klen);
+        return rc == DYN_ENOTFOUND ? DYN_OK : rc;
+    case WRITE_UPDATE:
+        return apply_update(w, txn, a);
+    }
+    return DYN_EINTERNAL;
+}
+
+/* ReturnValues of an UpdateItem, from the images the apply left. */
+static dyn_err
+update_attributes(write_op *w, dyn_arena *a, Dyne__V1__AttributeValueMap **out)
+{
+    const char *rv = w->return_values ? w->return_values : "NONE";
+
+    *out = NULL;
+    if (strcmp(rv, "ALL_OLD") == 0)
+        *out = w->old_item;
+    else if (strcmp(rv, "ALL_NEW") == 0)
+        *out = w->new_item;
+    else if (strcmp(rv, "UPDATED_OLD") == 0 && w->old_item != NULL && w->update != NULL)
+        return dyn_expr_project(w->update, w->old_item, a, out);
+    else if (strcmp(rv, "UPDATED_NEW") == 0 && w->update != NULL)
+        return dyn_expr_project(w->update, w->new_item, a, out);
+    return DYN_OK;
 }
 
 /* Runs on the committer thread once the group is durable. */
@@ -332,13 +391,10 @@ write_done(void *arg, dyn_err rc)
 {
     write_op *w = arg;
     dyn_arena *a = dyn_rpc_call_arena(w->call);
-    Dyne__V1__AttributeValueMap *old = NULL;
+    Dyne__V1__AttributeValueMap *old = w->return_old ? w->old_item : NULL;
     ProtobufCMessage *resp = NULL;
 
-    if (rc == DYN_OK && w->had_old &&
-        (rc = dyn_item_decode(w->old, w->old_len, a, &old)) != DYN_OK)
-        dyn_log(DYN_LOG_ERROR, "STORAGE-ITEM-CORRUPT", "table=%s", w->table);
-    if (rc == DYN_OK && w->val != NULL) {
+    if (rc == DYN_OK && w->kind == WRITE_PUT) {
         Dyne__Internal__PutResponse *out = dyn_arena_alloc(a, sizeof *out);
         if (out == NULL) {
             rc = DYN_ENOMEM;
@@ -347,7 +403,7 @@ write_done(void *arg, dyn_err rc)
             out->old_item = old;
             resp = &out->base;
         }
-    } else if (rc == DYN_OK) {
+    } else if (rc == DYN_OK && w->kind == WRITE_DELETE) {
         Dyne__Internal__DeleteResponse *out = dyn_arena_alloc(a, sizeof *out);
         if (out == NULL) {
             rc = DYN_ENOMEM;
@@ -356,49 +412,51 @@ write_done(void *arg, dyn_err rc)
             out->old_item = old;
             resp = &out->base;
         }
+    } else if (rc == DYN_OK) {
+        Dyne__Internal__UpdateResponse *out = dyn_arena_alloc(a, sizeof *out);
+        if (out == NULL) {
+            rc = DYN_ENOMEM;
+        } else {
+            dyne__internal__update_response__init(out);
+            rc = update_attributes(w, a, &out->attributes);
+            resp = &out->base;
+        }
     }
-    dyn_rpc_call_finish(w->call, rc, resp,
-                        rc == DYN_OK           ? NULL
-                        : rc == DYN_ECONDFAIL ? "The conditional request failed"
-                                              : "storage write failed");
+    const char *msg = rc == DYN_OK           ? NULL
+                      : w->errmsg != NULL    ? w->errmsg
+                      : rc == DYN_ECONDFAIL ? "The conditional request failed"
+                                             : "storage write failed";
+    dyn_rpc_call_finish(w->call, rc, rc == DYN_OK ? resp : NULL, msg);
 }
 
+/* Parses the write's condition (and update), then hands it to the committer. */
 static dyn_err
 submit_write(dyn_rpc_call *call, storage *st, const char *pid, ProtobufCBinaryData key,
-             const Dyne__V1__AttributeValueMap *item, bool return_old, dyn_expr_op op,
-             const dyn_req_cond *c)
+             write_op *w, dyn_expr_op op, const dyn_req_cond *c)
 {
     dyn_arena *a = dyn_rpc_call_arena(call);
-    write_op *w = dyn_arena_zalloc(a, sizeof *w);
-    unsigned char *val = NULL;
-    size_t vlen = 0;
+    const char *msg = NULL;
+    dyn_expr *cond = NULL, *update = NULL;
     dyn_err rc;
 
-    if (w == NULL)
-        return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
     if (key.len == 0 || key.data == NULL)
         return dyn_rpc_call_fail(call, DYN_EVALIDATION, "missing key");
     if (!partition_table(st, pid, w->table, sizeof w->table))
         return dyn_rpc_call_fail(call, DYN_ENOTABLE, "Requested resource not found");
-    if (item != NULL && (rc = dyn_item_encode(item, a, &val, &vlen)) != DYN_OK)
-        return dyn_rpc_call_fail(call, rc, "cannot encode item");
-    const char *msg = NULL;
-    dyn_expr *cond = NULL;
-    if ((rc = dyn_req_condition(op, c, DYN_EXPR_CONDITION, NULL, a, &cond, NULL, &msg)) != DYN_OK)
+    rc = dyn_req_write(op, c, a, &cond, w->kind == WRITE_UPDATE ? &update : NULL, &msg);
+    if (rc != DYN_OK)
         return dyn_rpc_call_fail(call, rc, "%s", msg ? msg : "invalid condition");
-    w->cond = cond;
     w->call = call;
     w->key = key.data;
     w->klen = key.len;
-    w->val = val;
-    w->vlen = vlen;
-    w->return_old = return_old;
+    w->cond = cond;
+    w->update = update;
     dyn_rpc_call_defer(call);
     dyn_kv_submit(st->kv, apply_write, write_done, w);
     return DYN_OK;
 }
 
-/* The condition parameters of a Put/Delete request: both messages carry the same fields. */
+/* The condition parameters of a write request: every internal write message has these fields. */
 #define REQ_COND(req)                                                                          \
     (dyn_req_cond)                                                                             \
     {                                                                                          \
@@ -410,17 +468,36 @@ submit_write(dyn_rpc_call *call, storage *st, const char *pid, ProtobufCBinaryDa
         .n_expected = (req)->n_expected, .conditional_operator = (req)->conditional_operator,  \
     }
 
+static write_op *
+write_new(dyn_rpc_call *call, write_kind kind)
+{
+    write_op *w = dyn_arena_zalloc(dyn_rpc_call_arena(call), sizeof *w);
+    if (w != NULL)
+        w->kind = kind;
+    return w;
+}
+
 static dyn_err
 h_put(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **resp, void *ctx)
 {
     const Dyne__Internal__PutRequest *req = (const void *)m;
     dyn_req_cond c = REQ_COND(req);
+    write_op *w = write_new(call, WRITE_PUT);
+    unsigned char *val;
+    size_t vlen;
+    dyn_err rc;
 
     (void)resp;
+    if (w == NULL)
+        return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
     if (req->item == NULL)
         return dyn_rpc_call_fail(call, DYN_EVALIDATION, "missing item");
-    return submit_write(call, ctx, req->partition_id, req->key, req->item,
-                        req->has_return_old && req->return_old, DYN_EXPR_OP_PUT_ITEM, &c);
+    if ((rc = dyn_item_encode(req->item, dyn_rpc_call_arena(call), &val, &vlen)) != DYN_OK)
+        return dyn_rpc_call_fail(call, rc, "cannot encode item");
+    w->val = val;
+    w->vlen = vlen;
+    w->return_old = req->has_return_old && req->return_old;
+    return submit_write(call, ctx, req->partition_id, req->key, w, DYN_EXPR_OP_PUT_ITEM, &c);
 }
 
 static dyn_err
@@ -428,10 +505,33 @@ h_delete(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **resp,
 {
     const Dyne__Internal__DeleteRequest *req = (const void *)m;
     dyn_req_cond c = REQ_COND(req);
+    write_op *w = write_new(call, WRITE_DELETE);
 
     (void)resp;
-    return submit_write(call, ctx, req->partition_id, req->key, NULL,
-                        req->has_return_old && req->return_old, DYN_EXPR_OP_DELETE_ITEM, &c);
+    if (w == NULL)
+        return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
+    w->return_old = req->has_return_old && req->return_old;
+    return submit_write(call, ctx, req->partition_id, req->key, w, DYN_EXPR_OP_DELETE_ITEM, &c);
+}
+
+static dyn_err
+h_update(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **resp, void *ctx)
+{
+    const Dyne__Internal__UpdateRequest *req = (const void *)m;
+    dyn_req_cond c = REQ_COND(req);
+    write_op *w = write_new(call, WRITE_UPDATE);
+
+    (void)resp;
+    if (w == NULL)
+        return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
+    if (req->key_item == NULL || req->key_item->n_values == 0)
+        return dyn_rpc_call_fail(call, DYN_EVALIDATION, "missing key item");
+    c.update_expression = req->update_expression;
+    c.attribute_updates = (const ProtobufCMessage *const *)req->attribute_updates;
+    c.n_attribute_updates = req->n_attribute_updates;
+    w->key_item = req->key_item;
+    w->return_values = req->return_values;
+    return submit_write(call, ctx, req->partition_id, req->key, w, DYN_EXPR_OP_UPDATE_ITEM, &c);
 }
 
 /* ---- Get and stats: snapshot reads on the worker thread ---- */
@@ -524,6 +624,7 @@ const dyn_rpc_method storage_methods[] = {
     { "Put", h_put },
     { "Get", h_get },
     { "Delete", h_delete },
+    { "Update", h_update },
     { "PartitionStats", h_partition_stats },
     { NULL, NULL },
 };

@@ -388,6 +388,48 @@ def test_no_lost_updates():
     assert final == {"N": str(sum(done))} and sum(done) == 160, (final, done)
 
 
+def test_update_item():
+    create("upd", pk=("pk", "S"), sk=("sk", "N"))
+    key = {"pk": {"S": "u"}, "sk": {"N": "1"}}
+    up = lambda **kw: cl.call("UpdateItem", dict({"TableName": "upd", "Key": key}, **kw))
+    # creates the item
+    r = up(UpdateExpression="SET #c = :zero, tags = :t, l = :l", ReturnValues="ALL_NEW",
+           ExpressionAttributeNames={"#c": "count"},
+           ExpressionAttributeValues={":zero": {"N": "0"}, ":t": {"SS": ["a"]},
+                                      ":l": {"L": [{"S": "x"}]}})
+    assert r["Attributes"]["count"] == {"N": "0"} and r["Attributes"]["pk"] == {"S": "u"}
+    r = up(UpdateExpression="SET #c = #c + :one ADD tags :b REMOVE l[0]", ReturnValues="UPDATED_NEW",
+           ExpressionAttributeNames={"#c": "count"},
+           ExpressionAttributeValues={":one": {"N": "1"}, ":b": {"SS": ["b"]}})
+    assert r["Attributes"]["count"] == {"N": "1"}, r
+    assert sorted(r["Attributes"]["tags"]["SS"]) == ["a", "b"]
+    r = up(UpdateExpression="SET #c = #c + :one", ReturnValues="UPDATED_OLD",
+           ExpressionAttributeNames={"#c": "count"}, ExpressionAttributeValues={":one": {"N": "1"}},
+           ConditionExpression="#c = :one")
+    assert r["Attributes"] == {"count": {"N": "1"}}, r
+    expect_error(lambda: up(UpdateExpression="SET #c = :z", ExpressionAttributeNames={"#c": "count"},
+                            ExpressionAttributeValues={":z": {"N": "0"}},
+                            ConditionExpression="attribute_not_exists(pk)"),
+                 "ConditionalCheckFailedException", "The conditional request failed")
+    expect_error(lambda: up(UpdateExpression="SET pk = :z", ExpressionAttributeValues={":z": {"S": "0"}}),
+                 "ValidationException", "Cannot update attribute pk. This attribute is part of the key")
+    expect_error(lambda: up(UpdateExpression="SET a = b + :one", ExpressionAttributeValues={":one": {"N": "1"}}),
+                 "ValidationException",
+                 "The provided expression refers to an attribute that does not exist in the item")
+    expect_error(lambda: up(UpdateExpression="SET big = :b", ExpressionAttributeValues={":b": {"S": "x" * (400 * 1024)}}),
+                 "ValidationException", "Item size to update has exceeded the maximum allowed size")
+    expect_error(lambda: up(UpdateExpression="SET a = :x", AttributeUpdates={"b": {"Action": "PUT", "Value": {"S": "1"}}},
+                            ExpressionAttributeValues={":x": {"S": "1"}}), "ValidationException")
+    # legacy AttributeUpdates
+    r = up(AttributeUpdates={"count": {"Action": "ADD", "Value": {"N": "5"}}, "l": {"Action": "DELETE"}},
+           ReturnValues="ALL_NEW")
+    assert r["Attributes"]["count"] == {"N": "7"} and "l" not in r["Attributes"], r
+    # no update at all still creates the item from its key
+    cl.call("UpdateItem", {"TableName": "upd", "Key": {"pk": {"S": "v"}, "sk": {"N": "2"}}})
+    got = cl.call("GetItem", {"TableName": "upd", "Key": {"pk": {"S": "v"}, "sk": {"N": "2"}}})
+    assert got["Item"] == {"pk": {"S": "v"}, "sk": {"N": "2"}}, got
+
+
 def test_graceful_stop():
     # SIGTERM drains and exits 0 for every process
     for name in ("router", "storage"):
@@ -413,6 +455,7 @@ def main():
             ("deletion protection", test_deletion_protection),
             ("conditions and projection", test_conditions_and_projection),
             ("no lost updates", test_no_lost_updates),
+            ("update item", test_update_item),
             ("graceful stop", test_graceful_stop),
         ])
     finally:
