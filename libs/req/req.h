@@ -47,4 +47,27 @@ dyn_err dyn_req_write(dyn_expr_op op, const dyn_req_cond *c, dyn_arena *a, dyn_e
 dyn_err dyn_req_projection(const char *projection_expression, dyn_req_str_entry *const *names,
                            size_t n_names, const char *const *attributes_to_get, size_t n_atg,
                            dyn_arena *a, dyn_expr **proj, const char **msg);
+/* The expression parameters of a Query or Scan, as they arrive (all borrowed). */
+typedef struct dyn_req_read {
+    const char *key_condition_expression, *filter_expression, *projection_expression;
+    dyn_req_str_entry *const *names;
+    size_t n_names;
+    const Dyne__V1__AttributeValueMap *values;
+    const ProtobufCMessage *const *key_conditions;   /* Query's KeyConditions */
+    size_t n_key_conditions;
+    const ProtobufCMessage *const *filter;           /* QueryFilter / ScanFilter */
+    size_t n_filter;
+    const char *conditional_operator;
+    const char *const *attributes_to_get;
+    size_t n_attributes_to_get;
+} dyn_req_read;
+
+/* Parses a Query (op DYN_EXPR_OP_QUERY, with the queried key schema in ks) or Scan: the key
+ * condition (Query only: into *kc; "Either the KeyConditions or KeyConditionExpression
+ * parameter must be specified in the request." when absent), the filter and the projection
+ * (each NULL when absent), with DynamoDB's mixing and unused-placeholder checks. */
+dyn_err dyn_req_read_parse(dyn_expr_op op, const dyn_req_read *r, const char *pk_name,
+                           char pk_type, const char *sk_name, char sk_type, dyn_arena *a,
+                           dyn_expr_key_cond *kc, dyn_expr **filter, dyn_expr **proj,
+                           const char **msg);
 #endif /* DYN_LIBS_REQ_REQ_H */

@@ -8,6 +8,7 @@
 
 #include "libs/log/log.h"
 #include "proto/dyne/internal/catalog.pb-c.h"
+#include "proto/dyne/v1/types.pb-c.h"
 #include "services/router/router.h"
 
 #define TABLES_PREFIX "/dyne/tables/"
@@ -166,6 +167,30 @@ router_table_get(router *r, const char *name, bool active_only, dyn_arena *a, ro
 out:
     pthread_rwlock_unlock(&r->cat_mu);
     return rc;
+}
+
+bool
+router_table_has_index(router *r, const char *table, const char *index)
+{
+    bool found = false;
+    cat_entry *e;
+
+    pthread_rwlock_rdlock(&r->cat_mu);
+    for (e = r->tables; e != NULL; e = e->next)
+        if (strcmp(e->meta->table_name, table) == 0)
+            break;
+    if (e != NULL && e->meta->has_description) {
+        Dyne__V1__TableDescription *d = dyne__v1__table_description__unpack(
+            NULL, e->meta->description.len, e->meta->description.data);
+        for (size_t i = 0; d != NULL && i < d->n_localsecondaryindexes && !found; i++)
+            found = strcmp(d->localsecondaryindexes[i]->indexname, index) == 0;
+        for (size_t i = 0; d != NULL && i < d->n_globalsecondaryindexes && !found; i++)
+            found = strcmp(d->globalsecondaryindexes[i]->indexname, index) == 0;
+        if (d != NULL)
+            dyne__v1__table_description__free_unpacked(d, NULL);
+    }
+    pthread_rwlock_unlock(&r->cat_mu);
+    return found;
 }
 
 const router_part *

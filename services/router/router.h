@@ -49,6 +49,8 @@ typedef struct router_table {
 dyn_err router_table_get(router *r, const char *name, bool active_only, dyn_arena *a,
                          router_table *t);
 const router_part *router_table_route(const router_table *t, uint64_t hash);
+/* True if the cached table declares an LSI or GSI named index. */
+bool router_table_has_index(router *r, const char *table, const char *index);
 /* The storage client for an address (created once, kept). */
 dyn_rpc_client *router_storage(router *r, const char *addr);
 int router_storage_deadline(router *r);
@@ -73,4 +75,6 @@ dyn_err router_put_item(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCMessa
 dyn_err router_get_item(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCMessage **, void *);
 dyn_err router_delete_item(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCMessage **, void *);
 dyn_err router_update_item(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCMessage **, void *);
+dyn_err router_query(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCMessage **, void *);
+dyn_err router_scan(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCMessage **, void *);
 #endif /* DYN_SERVICES_ROUTER_ROUTER_H */

@@ -966,5 +966,7 @@ const dyn_rpc_method router_methods[] = {
     { "GetItem", router_get_item },
     { "DeleteItem", router_delete_item },
     { "UpdateItem", router_update_item },
+    { "Query", router_query },
+    { "Scan", router_scan },
     { NULL, NULL },
 };

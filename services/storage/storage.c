@@ -56,9 +56,14 @@ partition_find_locked(storage *st, const char *id)
     return NULL;
 }
 
-/* Copies the WiredTiger table name of partition `id` into out; false if the partition is unknown. */
-static bool
-partition_table(storage *st, const char *id, char *out, size_t cap)
+dyn_kv *
+storage_kv(storage *st)
+{
+    return st->kv;
+}
+
+bool
+storage_partition_table(storage *st, const char *id, char *out, size_t cap)
 {
     bool found = false;
 
@@ -441,7 +446,7 @@ submit_write(dyn_rpc_call *call, storage *st, const char *pid, ProtobufCBinaryDa
 
     if (key.len == 0 || key.data == NULL)
         return dyn_rpc_call_fail(call, DYN_EVALIDATION, "missing key");
-    if (!partition_table(st, pid, w->table, sizeof w->table))
+    if (!storage_partition_table(st, pid, w->table, sizeof w->table))
         return dyn_rpc_call_fail(call, DYN_ENOTABLE, "Requested resource not found");
     rc = dyn_req_write(op, c, a, &cond, w->kind == WRITE_UPDATE ? &update : NULL, &msg);
     if (rc != DYN_OK)
@@ -551,7 +556,7 @@ h_get(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **resp, vo
 
     if (req->key.len == 0)
         return dyn_rpc_call_fail(call, DYN_EVALIDATION, "missing key");
-    if (!partition_table(st, req->partition_id, table, sizeof table))
+    if (!storage_partition_table(st, req->partition_id, table, sizeof table))
         return dyn_rpc_call_fail(call, DYN_ENOTABLE, "Requested resource not found");
     if ((out = dyn_arena_alloc(a, sizeof *out)) == NULL)
         return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
@@ -585,7 +590,7 @@ h_partition_stats(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessag
     int64_t count = 0, bytes = 0;
     dyn_err rc;
 
-    if (!partition_table(st, req->partition_id, table, sizeof table))
+    if (!storage_partition_table(st, req->partition_id, table, sizeof table))
         return dyn_rpc_call_fail(call, DYN_ENOTABLE, "Requested resource not found");
     if ((rc = dyn_kv_read_begin(st->kv, &txn)) != DYN_OK)
         goto out;
@@ -625,6 +630,7 @@ const dyn_rpc_method storage_methods[] = {
     { "Get", h_get },
     { "Delete", h_delete },
     { "Update", h_update },
+    { "Range", storage_h_range },
     { "PartitionStats", h_partition_stats },
     { NULL, NULL },
 };

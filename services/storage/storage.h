@@ -15,6 +15,13 @@ dyn_err storage_new(dyn_kv *kv, storage **out);
 void storage_free(storage *st);
 size_t storage_partition_count(storage *st);
 
+/* For the handlers in other files of the node. */
+dyn_kv *storage_kv(storage *st);
+/* Copies the WiredTiger table name of partition id into out; false if it is unknown. */
+bool storage_partition_table(storage *st, const char *id, char *out, size_t cap);
+dyn_err storage_h_range(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **resp,
+                        void *ctx);
+
 /* The dyne.internal.Storage method table; ctx for every handler is the storage. */
 extern const dyn_rpc_method storage_methods[];
 

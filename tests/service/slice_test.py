@@ -275,8 +275,8 @@ def test_bad_input():
                  "constraint: Member must not be null")
     e = expect_error(lambda: cl.raw("PutItem", b"\xff\xff\xff\x0f garbage"), "SerializationException")
     assert e.code == grpc.StatusCode.INVALID_ARGUMENT
-    e = expect_error(lambda: cl.call("Scan", {"TableName": "bad"}), "UnknownOperationException")
-    assert e.code == grpc.StatusCode.UNIMPLEMENTED and "Scan" in e.message
+    e = expect_error(lambda: cl.call("BatchGetItem", {}), "UnknownOperationException")
+    assert e.code == grpc.StatusCode.UNIMPLEMENTED and "BatchGetItem" in e.message
     # the router is still serving after all of that
     cl.call("PutItem", {"TableName": "bad", "Item": {"pk": {"S": "ok"}, "sk": {"S": "ok"}}})
 
@@ -430,6 +430,91 @@ def test_update_item():
     assert got["Item"] == {"pk": {"S": "v"}, "sk": {"N": "2"}}, got
 
 
+def test_query_and_scan():
+    create("qst", pk=("pk", "S"), sk=("sk", "N"))
+    for p in ("a", "b", "c"):
+        for i in range(30):
+            cl.call("PutItem", {"TableName": "qst", "Item": {
+                "pk": {"S": p}, "sk": {"N": str(i)}, "even": {"BOOL": i % 2 == 0},
+                "pad": {"S": "x" * 100}}})
+    q = lambda **kw: cl.call("Query", dict({"TableName": "qst"}, **kw))
+    r = q(KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "b"}})
+    assert r["Count"] == 30 and r["ScannedCount"] == 30 and "LastEvaluatedKey" not in r
+    assert [int(i["sk"]["N"]) for i in r["Items"]] == list(range(30))
+    r = q(KeyConditionExpression="pk = :p AND sk BETWEEN :lo AND :hi", ScanIndexForward=False,
+          ExpressionAttributeValues={":p": {"S": "b"}, ":lo": {"N": "5"}, ":hi": {"N": "9"}})
+    assert [int(i["sk"]["N"]) for i in r["Items"]] == [9, 8, 7, 6, 5], r
+    for op, want in (("<", range(0, 3)), ("<=", range(0, 4)), (">", range(28, 30)),
+                     (">=", range(27, 30)), ("=", [3])):
+        v = "3" if op in ("<", "<=", "=") else ("28" if op == ">=" else "27")
+        v = {"<": "3", "<=": "3", "=": "3", ">": "27", ">=": "27"}[op]
+        r = q(KeyConditionExpression="pk = :p AND sk %s :v" % op,
+              ExpressionAttributeValues={":p": {"S": "c"}, ":v": {"N": v}})
+        assert [int(i["sk"]["N"]) for i in r["Items"]] == list(want), (op, r["Items"])
+    # paging with Limit (items evaluated) and a filter applied after the read
+    seen, start, pages = [], None, 0
+    while True:
+        kw = dict(KeyConditionExpression="pk = :p", FilterExpression="even = :t",
+                  ExpressionAttributeValues={":p": {"S": "a"}, ":t": {"BOOL": True}}, Limit=7)
+        if start:
+            kw["ExclusiveStartKey"] = start
+        r = q(**kw)
+        pages += 1
+        assert r["ScannedCount"] <= 7
+        seen += [int(i["sk"]["N"]) for i in r["Items"]]
+        start = r.get("LastEvaluatedKey")
+        if not start:
+            break
+    assert seen == list(range(0, 30, 2)) and pages == 5, (seen, pages)
+    r = q(KeyConditionExpression="pk = :p", Select="COUNT", ExpressionAttributeValues={":p": {"S": "a"}})
+    assert r["Count"] == 30 and "Items" not in r
+    r = q(KeyConditionExpression="pk = :p AND sk < :v", ProjectionExpression="sk",
+          ExpressionAttributeValues={":p": {"S": "a"}, ":v": {"N": "2"}})
+    assert r["Items"] == [{"sk": {"N": "0"}}, {"sk": {"N": "1"}}], r
+    V = "ValidationException"
+    expect_error(lambda: q(), V, "Either the KeyConditions or KeyConditionExpression parameter must "
+                 "be specified in the request.")
+    expect_error(lambda: q(KeyConditionExpression="sk = :v", ExpressionAttributeValues={":v": {"N": "1"}}),
+                 V, "Query condition missed key schema element: pk")
+    expect_error(lambda: q(IndexName="nope", KeyConditionExpression="pk = :p",
+                           ExpressionAttributeValues={":p": {"S": "a"}}), V,
+                 "The table does not have the specified index: nope")
+    expect_error(lambda: q(KeyConditionExpression="pk = :p", Select="SPECIFIC_ATTRIBUTES",
+                           ExpressionAttributeValues={":p": {"S": "a"}}), V,
+                 "1 validation error detected: Must specify the AttributesToGet or "
+                 "ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES")
+    # legacy KeyConditions
+    r = q(KeyConditions={"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "c"}]},
+                         "sk": {"ComparisonOperator": "GE", "AttributeValueList": [{"N": "28"}]}})
+    assert [int(i["sk"]["N"]) for i in r["Items"]] == [28, 29]
+    # Scan: everything, in pages, and as 4 parallel segments that partition it
+    s = lambda **kw: cl.call("Scan", dict({"TableName": "qst"}, **kw))
+    allkeys, start = [], None
+    while True:
+        r = s(Limit=25, **({"ExclusiveStartKey": start} if start else {}))
+        allkeys += [(i["pk"]["S"], i["sk"]["N"]) for i in r["Items"]]
+        start = r.get("LastEvaluatedKey")
+        if not start:
+            break
+    assert len(allkeys) == 90 and len(set(allkeys)) == 90
+    segs = []
+    for seg in range(4):
+        r = s(Segment=seg, TotalSegments=4)
+        segs += [(i["pk"]["S"], i["sk"]["N"]) for i in r.get("Items", [])]
+    assert sorted(segs) == sorted(allkeys)
+    r = s(FilterExpression="sk = :z", ExpressionAttributeValues={":z": {"N": "0"}})
+    assert r["Count"] == 3 and r["ScannedCount"] == 90
+    expect_error(lambda: s(Segment=4, TotalSegments=4), V,
+                 "The Segment parameter is zero-based and must be less than parameter "
+                 "TotalSegments: Segment: 4 is not less than TotalSegments: 4")
+    # the 1 MB page: big items end the page early with a LastEvaluatedKey
+    create("big")
+    for i in range(12):
+        cl.call("PutItem", {"TableName": "big", "Item": {"pk": {"S": "k%02d" % i}, "v": {"S": "y" * 200000}}})
+    r = s(TableName="big")
+    assert 5 <= r["ScannedCount"] <= 6 and "LastEvaluatedKey" in r, r["ScannedCount"]
+
+
 def test_graceful_stop():
     # SIGTERM drains and exits 0 for every process
     for name in ("router", "storage"):
@@ -456,6 +541,7 @@ def main():
             ("conditions and projection", test_conditions_and_projection),
             ("no lost updates", test_no_lost_updates),
             ("update item", test_update_item),
+            ("query and scan", test_query_and_scan),
             ("graceful stop", test_graceful_stop),
         ])
     finally:
