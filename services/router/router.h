@@ -75,6 +75,8 @@ dyn_err router_put_item(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCMessa
 dyn_err router_get_item(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCMessage **, void *);
 dyn_err router_delete_item(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCMessage **, void *);
 dyn_err router_update_item(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCMessage **, void *);
+dyn_err router_batch_get_item(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCMessage **, void *);
+dyn_err router_batch_write_item(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCMessage **, void *);
 dyn_err router_query(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCMessage **, void *);
 dyn_err router_scan(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCMessage **, void *);
 #endif /* DYN_SERVICES_ROUTER_ROUTER_H */

@@ -967,6 +967,8 @@ const dyn_rpc_method router_methods[] = {
     { "DeleteItem", router_delete_item },
     { "UpdateItem", router_update_item },
     { "Query", router_query },
+    { "BatchGetItem", router_batch_get_item },
+    { "BatchWriteItem", router_batch_write_item },
     { "Scan", router_scan },
     { NULL, NULL },
 };

@@ -275,8 +275,8 @@ def test_bad_input():
                  "constraint: Member must not be null")
     e = expect_error(lambda: cl.raw("PutItem", b"\xff\xff\xff\x0f garbage"), "SerializationException")
     assert e.code == grpc.StatusCode.INVALID_ARGUMENT
-    e = expect_error(lambda: cl.call("BatchGetItem", {}), "UnknownOperationException")
-    assert e.code == grpc.StatusCode.UNIMPLEMENTED and "BatchGetItem" in e.message
+    e = expect_error(lambda: cl.call("TransactWriteItems", {}), "UnknownOperationException")
+    assert e.code == grpc.StatusCode.UNIMPLEMENTED and "TransactWriteItems" in e.message
     # the router is still serving after all of that
     cl.call("PutItem", {"TableName": "bad", "Item": {"pk": {"S": "ok"}, "sk": {"S": "ok"}}})
 
@@ -515,6 +515,43 @@ def test_query_and_scan():
     assert 5 <= r["ScannedCount"] <= 6 and "LastEvaluatedKey" in r, r["ScannedCount"]
 
 
+def test_batches():
+    create("bat1")
+    create("bat2", pk=("id", "N"))
+    w = cl.call("BatchWriteItem", {"RequestItems": {
+        "bat1": [{"PutRequest": {"Item": {"pk": {"S": "k%d" % i}, "v": {"N": str(i)}}}} for i in range(20)],
+        "bat2": [{"PutRequest": {"Item": {"id": {"N": str(i)}}}} for i in range(5)]}})
+    assert not w.get("UnprocessedItems"), w
+    g = cl.call("BatchGetItem", {"RequestItems": {
+        "bat1": {"Keys": [{"pk": {"S": "k%d" % i}} for i in (0, 5, 19, 99)], "ProjectionExpression": "v"},
+        "bat2": {"Keys": [{"id": {"N": "4"}}], "ConsistentRead": True}}})
+    got1 = sorted(int(i["v"]["N"]) for i in g["Responses"]["bat1"])
+    assert got1 == [0, 5, 19] and all(set(i) == {"v"} for i in g["Responses"]["bat1"]), g
+    assert g["Responses"]["bat2"] == [{"id": {"N": "4"}}]
+    assert not g.get("UnprocessedKeys")
+    w = cl.call("BatchWriteItem", {"RequestItems": {"bat1": [
+        {"DeleteRequest": {"Key": {"pk": {"S": "k%d" % i}}}} for i in range(10)]}})
+    g = cl.call("BatchGetItem", {"RequestItems": {"bat1": {"Keys": [{"pk": {"S": "k%d" % i}} for i in range(20)]}}})
+    assert len(g["Responses"]["bat1"]) == 10
+    V = "ValidationException"
+    expect_error(lambda: cl.call("BatchWriteItem", {"RequestItems": {"bat1": [
+        {"PutRequest": {"Item": {"pk": {"S": "same"}}}}, {"DeleteRequest": {"Key": {"pk": {"S": "same"}}}}]}}),
+        V, "Provided list of item keys contains duplicates")
+    expect_error(lambda: cl.call("BatchGetItem", {"RequestItems": {"bat1": {"Keys": [
+        {"pk": {"S": "d"}}, {"pk": {"S": "d"}}]}}}), V, "Provided list of item keys contains duplicates")
+    expect_error(lambda: cl.call("BatchWriteItem", {"RequestItems": {
+        "bat1": [{"PutRequest": {"Item": {"pk": {"S": "x%d" % i}}}} for i in range(20)],
+        "bat2": [{"PutRequest": {"Item": {"id": {"N": str(i)}}}} for i in range(6)]}}), V,
+        "Too many items requested for the BatchWriteItem call")
+    expect_error(lambda: cl.call("BatchGetItem", {"RequestItems": {"bat1": {"Keys": [
+        {"pk": {"S": "d%d" % i}} for i in range(101)]}}}), V)
+    expect_error(lambda: cl.call("BatchGetItem", {"RequestItems": {"nosuch": {"Keys": [
+        {"pk": {"S": "d"}}]}}}), "ResourceNotFoundException")
+    expect_error(lambda: cl.call("BatchWriteItem", {"RequestItems": {"bat2": [
+        {"PutRequest": {"Item": {"id": {"S": "not a number key"}}}}]}}), V,
+        "One or more parameter values were invalid: Type mismatch for key id expected: N actual: S")
+
+
 def test_graceful_stop():
     # SIGTERM drains and exits 0 for every process
     for name in ("router", "storage"):
@@ -542,6 +579,7 @@ def main():
             ("no lost updates", test_no_lost_updates),
             ("update item", test_update_item),
             ("query and scan", test_query_and_scan),
+            ("batches", test_batches),
             ("graceful stop", test_graceful_stop),
         ])
     finally:
