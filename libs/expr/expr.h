@@ -33,7 +33,8 @@ typedef struct dyn_expr_ctx {
     const dyn_expr_name *names;   /* borrowed; NULL when the request has none */
     size_t n_names;
     const Dyne__V1__AttributeValueMap *values;   /* borrowed; NULL when the request has none */
-    uint32_t *name_order, *value_order;   /* arena: indexes sorted by key, for bsearch */
+    uint32_t *name_order, *value_order;   /* arena: indexes sorted by key, for bsearch; NULL
+                                             for up to 8 entries, which are scanned */
     bool *name_used, *value_used;         /* arena: per entry, in the caller's order */
     dyn_arena *arena;                     /* borrowed: trees and messages go here */
 } dyn_expr_ctx;

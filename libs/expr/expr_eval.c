@@ -15,7 +15,7 @@ expr_map_get(const expr_map *m, const char *key)
     if (m == NULL)
         return NULL;
     for (size_t i = 0; i < m->n_values; i++)
-        if (strcmp(m->values[i]->key, key) == 0)
+        if (expr_key_eq(m->values[i]->key, key))
             return m->values[i]->value;
     return NULL;
 }

@@ -5,6 +5,8 @@
 
 #include "libs/expr/expr.h"
 
+#include <string.h>
+
 #include "libs/num/num.h"
 
 typedef Dyne__V1__AttributeValue expr_av;
@@ -35,13 +37,32 @@ typedef enum {
     T_ILLEGAL,  /* any other character (a whole UTF-8 sequence) */
 } expr_tok_type;
 
+/* Grammar words an identifier spells (any case); each parser decides where they are keywords. */
+typedef enum {
+    KW_NONE = 0,
+    KW_AND,
+    KW_OR,
+    KW_NOT,
+    KW_BETWEEN,
+    KW_IN,
+    KW_SET,
+    KW_REMOVE,
+    KW_ADD,
+    KW_DELETE,
+} expr_kw;
+
 typedef struct expr_tok {
-    uint32_t type;
+    uint16_t type;         /* expr_tok_type */
+    uint16_t kw;           /* expr_kw, for T_IDENT */
     uint32_t start, len;   /* bytes into the expression text */
 } expr_tok;
 
 /* Splits text into toks (capacity len + 1, always ends with T_EOF); returns the count. */
 uint32_t expr_lex(const char *text, uint32_t len, expr_tok *toks);
+
+/* Character classes of the expression grammar, indexed by byte. */
+enum { CC_WORD = 1, CC_START = 2, CC_DIGIT = 4, CC_SPACE = 8 };
+extern const uint8_t expr_cclass[256];
 
 /* ---- tree ---- */
 typedef struct expr_elem {
@@ -131,6 +152,13 @@ typedef struct expr_ev {
     const expr_av *av;   /* NULL when only num is set */
     dyn_num num;         /* valid for type N */
 } expr_ev;
+
+/* strcmp() == 0 for attribute names, which mostly differ in their first byte. */
+static inline bool
+expr_key_eq(const char *a, const char *b)
+{
+    return a[0] == b[0] && (a[0] == '\0' || strcmp(a + 1, b + 1) == 0);
+}
 
 const expr_av *expr_path_get(const expr_map *item, const expr_path *p);
 const expr_av *expr_map_get(const expr_map *m, const char *key);

@@ -2,12 +2,11 @@
  * (AND, SET, ...) come out as identifiers and each parser decides what is a keyword where. */
 #include "libs/expr/expr_int.h"
 
-#include <ctype.h>
-#include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 
-/* https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ReservedWords.html, sorted
- * (strcmp order) so that lookups can bsearch. */
+/* https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ReservedWords.html (sorted,
+ * all A-Z, at most 14 letters). Looked up through a hash table built on first use. */
 static const char *const reserved_words[] = {
 
     "ABORT", "ABSOLUTE", "ACTION", "ADD", "AFTER", "AGENT", "AGGREGATE", "ALL",
@@ -85,73 +84,165 @@ static const char *const reserved_words[] = {
 };
 
 #define N_RESERVED (sizeof reserved_words / sizeof reserved_words[0])
+#define RESERVED_MAX 16         /* longest word that can be reserved (bytes of a packed key) */
+#define RESERVED_SLOTS 2048     /* power of two, load < 0.3: most lookups probe one slot */
 
-typedef struct {
-    const char *s;
-    size_t len;
+/* A word of up to 16 letters, upper-cased and zero-padded into two integers, so a lookup is one
+ * pass over the name and two compares; no strcasecmp. */
+typedef struct word_key {
+    uint64_t w[2];
 } word_key;
 
-static int
-reserved_cmp(const void *k, const void *elem)
-{
-    const word_key *key = k;
-    const char *w = *(const char *const *)elem;
-    size_t i;
+static uint16_t reserved_slot[RESERVED_SLOTS];   /* index + 1 into reserved_words; 0 = empty */
+static word_key reserved_key[N_RESERVED];
+static pthread_once_t reserved_once = PTHREAD_ONCE_INIT;
 
-    for (i = 0; i < key->len && w[i] != '\0'; i++) {
-        int c = toupper((unsigned char)key->s[i]);
-        if (c != (unsigned char)w[i])
-            return c - (unsigned char)w[i];
+/* false when name cannot be a reserved word (a byte that is not a letter). */
+static bool
+word_pack(const char *name, size_t len, word_key *k)
+{
+    unsigned char buf[RESERVED_MAX] = { 0 };
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned c = (unsigned char)name[i] & ~0x20u;   /* ASCII upper case */
+        if (c - 'A' >= 26u)
+            return false;
+        buf[i] = (unsigned char)c;
     }
-    if (i < key->len)
-        return 1;
-    return w[i] == '\0' ? 0 : -1;
+    memcpy(k->w, buf, sizeof buf);
+    return true;
+}
+
+static uint32_t
+word_hash(const word_key *k)
+{
+    uint64_t h = k->w[0] * 0x9e3779b97f4a7c15u ^ k->w[1] * 0xc2b2ae3d27d4eb4fu;
+    return (uint32_t)(h >> 40) & (RESERVED_SLOTS - 1);
+}
+
+static void
+reserved_build(void)
+{
+    for (size_t i = 0; i < N_RESERVED; i++) {
+        word_key *k = &reserved_key[i];
+        (void)word_pack(reserved_words[i], strlen(reserved_words[i]), k);
+        uint32_t h = word_hash(k);
+        while (reserved_slot[h] != 0)
+            h = (h + 1) & (RESERVED_SLOTS - 1);
+        reserved_slot[h] = (uint16_t)(i + 1);
+    }
 }
 
 bool
 dyn_expr_is_reserved(const char *name, size_t len)
 {
-    word_key key = { name, len };
+    word_key k;
 
-    if (len == 0 || len > 16)   /* no reserved word is longer */
+    if (len == 0 || len > RESERVED_MAX || !word_pack(name, len, &k))
         return false;
-    return bsearch(&key, reserved_words, N_RESERVED, sizeof reserved_words[0], reserved_cmp) !=
-           NULL;
+    pthread_once(&reserved_once, reserved_build);
+    for (uint32_t h = word_hash(&k);; h = (h + 1) & (RESERVED_SLOTS - 1)) {
+        uint16_t s = reserved_slot[h];
+        if (s == 0)
+            return false;
+        if (reserved_key[s - 1].w[0] == k.w[0] && reserved_key[s - 1].w[1] == k.w[1])
+            return true;
+    }
 }
 
-static bool
-is_word_char(char c)
+/* Bits per byte: CC_WORD [A-Za-z0-9_], CC_START [A-Za-z_], CC_DIGIT [0-9], CC_SPACE [ \t\r\n]. */
+const uint8_t expr_cclass[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 8, 0, 0, 8, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 0, 0, 0, 0, 0, 0,
+    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 3,
+    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
+/* The grammar words, recognised once here; case-insensitive as in DynamoDB. Letters compare
+ * under | 0x20, which maps no digit or '_' onto a letter. */
+static uint8_t
+keyword(const char *s, uint32_t n)
 {
-    return isalnum((unsigned char)c) || c == '_';
+#define LC(i) ((unsigned char)s[i] | 0x20u)
+    switch (n) {
+    case 2:
+        if (LC(0) == 'o' && LC(1) == 'r')
+            return KW_OR;
+        if (LC(0) == 'i' && LC(1) == 'n')
+            return KW_IN;
+        return KW_NONE;
+    case 3:
+        if (LC(0) == 'a' && LC(1) == 'n' && LC(2) == 'd')
+            return KW_AND;
+        if (LC(0) == 'n' && LC(1) == 'o' && LC(2) == 't')
+            return KW_NOT;
+        if (LC(0) == 's' && LC(1) == 'e' && LC(2) == 't')
+            return KW_SET;
+        if (LC(0) == 'a' && LC(1) == 'd' && LC(2) == 'd')
+            return KW_ADD;
+        return KW_NONE;
+    case 6:
+        if (LC(0) == 'r' && LC(1) == 'e' && LC(2) == 'm' && LC(3) == 'o' && LC(4) == 'v' &&
+            LC(5) == 'e')
+            return KW_REMOVE;
+        if (LC(0) == 'd' && LC(1) == 'e' && LC(2) == 'l' && LC(3) == 'e' && LC(4) == 't' &&
+            LC(5) == 'e')
+            return KW_DELETE;
+        return KW_NONE;
+    case 7:
+        if (LC(0) == 'b' && LC(1) == 'e' && LC(2) == 't' && LC(3) == 'w' && LC(4) == 'e' &&
+            LC(5) == 'e' && LC(6) == 'n')
+            return KW_BETWEEN;
+        return KW_NONE;
+    default:
+        return KW_NONE;
+    }
+#undef LC
 }
 
 uint32_t
 expr_lex(const char *s, uint32_t len, expr_tok *toks)
 {
+    const unsigned char *u = (const unsigned char *)s;
     uint32_t i = 0, n = 0;
 
     for (;;) {
-        while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n'))
+        while (i < len && (expr_cclass[u[i]] & CC_SPACE))
             i++;
         expr_tok *t = &toks[n++];
         t->start = i;
+        t->kw = KW_NONE;
         if (i >= len) {
             t->type = T_EOF;
             t->len = 0;
             return n;
         }
-        char c = s[i];
+        unsigned char c = u[i];
+        uint8_t cc = expr_cclass[c];
         uint32_t j = i + 1;
-        if (isalpha((unsigned char)c) || c == '_') {
-            while (j < len && is_word_char(s[j]))
+        if (cc & CC_START) {
+            while (j < len && (expr_cclass[u[j]] & CC_WORD))
                 j++;
             t->type = T_IDENT;
+            t->kw = keyword(s + i, j - i);
         } else if (c == '#' || c == ':') {
-            while (j < len && is_word_char(s[j]))
+            while (j < len && (expr_cclass[u[j]] & CC_WORD))
                 j++;
             t->type = c == '#' ? T_NAME : T_VALUE;
-        } else if (isdigit((unsigned char)c)) {
-            while (j < len && isdigit((unsigned char)s[j]))
+        } else if (cc & CC_DIGIT) {
+            while (j < len && (expr_cclass[u[j]] & CC_DIGIT))
                 j++;
             t->type = T_NUMBER;
         } else {
@@ -187,8 +278,8 @@ expr_lex(const char *s, uint32_t len, expr_tok *toks)
             default:
                 /* Keep a multi-byte UTF-8 character whole so the message quotes it intact. */
                 t->type = T_ILLEGAL;
-                if ((unsigned char)c >= 0xc0)
-                    while (j < len && ((unsigned char)s[j] & 0xc0) == 0x80)
+                if (c >= 0xc0)
+                    while (j < len && (u[j] & 0xc0) == 0x80)
                         j++;
                 break;
             }

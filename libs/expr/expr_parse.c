@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 enum {
     E_PARENS,
@@ -52,6 +51,7 @@ typedef struct parser {
     expr_action *actions;
     uint32_t n_actions, cap_actions;
     unsigned sections;    /* update sections seen, bit per expr_action_kind */
+    unsigned char *blk, *blk_end;   /* the tree's nodes are carved from here (arena block) */
 } parser;
 
 static const char *const kind_names[] = {
@@ -66,15 +66,47 @@ static const char *const cmp_names[] = { "=", "<>", "<", "<=", ">", ">=" };
 
 /* ---- placeholders ---- */
 
+/* Maps with at most this many entries are searched linearly: no sort in dyn_expr_ctx_init(). */
+#define CTX_LINEAR_MAX 8
+
+/* Compares s[0..len), which holds no NUL, with the NUL-terminated key, like strcmp. */
 static int
 key_cmp(const char *s, size_t len, const char *key)
 {
-    size_t klen = strlen(key);
-    int c = memcmp(s, key, len < klen ? len : klen);
-    if (c != 0)
-        return c;
-    return len < klen ? -1 : len > klen ? 1 : 0;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] != key[i])   /* stops at key's NUL too */
+            return (unsigned char)s[i] < (unsigned char)key[i] ? -1 : 1;
+    return key[len] == '\0' ? 0 : -1;
 }
+
+/* The index of s[0..len) (len >= 2) among n keys key(i) (each >= 2 bytes), through order when
+ * it is sorted, else by a scan; -1 if absent. */
+#define KEY_FIND(s, len, n, order, key, out)                                                  \
+    do {                                                                                       \
+        (out) = -1;                                                                            \
+        if ((order) == NULL) {                                                                 \
+            for (size_t i_ = 0; i_ < (n); i_++) {                                              \
+                if (key(i_)[1] == (s)[1] && key_cmp((s), (len), key(i_)) == 0) {               \
+                    (out) = (long)i_;                                                          \
+                    break;                                                                     \
+                }                                                                              \
+            }                                                                                  \
+        } else {                                                                               \
+            size_t lo_ = 0, hi_ = (n);                                                         \
+            while (lo_ < hi_) {                                                                \
+                size_t mid_ = (lo_ + hi_) / 2;                                                 \
+                int c_ = key_cmp((s), (len), key((order)[mid_]));                              \
+                if (c_ == 0) {                                                                 \
+                    (out) = (long)(order)[mid_];                                               \
+                    break;                                                                     \
+                }                                                                              \
+                if (c_ < 0)                                                                    \
+                    hi_ = mid_;                                                                \
+                else                                                                           \
+                    lo_ = mid_ + 1;                                                            \
+            }                                                                                  \
+        }                                                                                      \
+    } while (0)
 
 static int
 name_order_cmp(const void *x, const void *y, void *arg)
@@ -93,16 +125,13 @@ value_order_cmp(const void *x, const void *y, void *arg)
 static bool
 placeholder_ok(const char *k, char sigil)
 {
-    size_t n = strlen(k);
-    if (n < 2 || n > DYN_EXPR_MAX_PLACEHOLDER || k[0] != sigil)
+    size_t n = 1;
+
+    if (k[0] != sigil)
         return false;
-    for (size_t i = 1; i < n; i++) {
-        char c = k[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              c == '_'))
-            return false;
-    }
-    return true;
+    while (expr_cclass[(unsigned char)k[n]] & CC_WORD)
+        n++;
+    return k[n] == '\0' && n >= 2 && n <= DYN_EXPR_MAX_PLACEHOLDER;
 }
 
 dyn_err
@@ -146,20 +175,23 @@ dyn_expr_ctx_init(dyn_expr_ctx *ctx, const dyn_expr_name *names, size_t n_names,
     ctx->names = names;
     ctx->n_names = names ? n_names : 0;
     ctx->values = values;
-    if (ctx->n_names > 0) {
-        ctx->name_order = dyn_arena_alloc(a, ctx->n_names * sizeof(uint32_t));
-        ctx->name_used = dyn_arena_zalloc(a, ctx->n_names * sizeof(bool));
-        if (ctx->name_order == NULL || ctx->name_used == NULL)
+    if (ctx->n_names + n_values == 0)
+        return DYN_OK;
+    bool *used = dyn_arena_zalloc(a, ctx->n_names + n_values);
+    if (used == NULL)
+        return DYN_ENOMEM;
+    ctx->name_used = ctx->n_names > 0 ? used : NULL;
+    ctx->value_used = n_values > 0 ? used + ctx->n_names : NULL;
+    if (ctx->n_names > CTX_LINEAR_MAX) {
+        if ((ctx->name_order = dyn_arena_alloc(a, ctx->n_names * sizeof(uint32_t))) == NULL)
             return DYN_ENOMEM;
         for (size_t i = 0; i < ctx->n_names; i++)
             ctx->name_order[i] = (uint32_t)i;
         qsort_r(ctx->name_order, ctx->n_names, sizeof(uint32_t), name_order_cmp,
                 (void *)names);
     }
-    if (n_values > 0) {
-        ctx->value_order = dyn_arena_alloc(a, n_values * sizeof(uint32_t));
-        ctx->value_used = dyn_arena_zalloc(a, n_values * sizeof(bool));
-        if (ctx->value_order == NULL || ctx->value_used == NULL)
+    if (n_values > CTX_LINEAR_MAX) {
+        if ((ctx->value_order = dyn_arena_alloc(a, n_values * sizeof(uint32_t))) == NULL)
             return DYN_ENOMEM;
         for (size_t i = 0; i < n_values; i++)
             ctx->value_order[i] = (uint32_t)i;
@@ -240,12 +272,48 @@ fail_nomem(parser *p)
     }
 }
 
+#define PBLOCK_MIN 1024   /* bytes of the first node block, for short expressions */
+#define PBLOCK_MAX 4096   /* stays below the arena's own-chunk size */
+
+/* Another block for palloc(): sized from the text for the first (about 32 bytes of tree per
+ * byte of expression), PBLOCK_MAX after that, or n if bigger. */
 static void *
+pgrow(parser *p, size_t need)
+{
+    size_t size = p->blk == NULL ? (size_t)p->len * 32 : PBLOCK_MAX;
+    unsigned char *b;
+
+    size = size < PBLOCK_MIN ? PBLOCK_MIN : size > PBLOCK_MAX ? PBLOCK_MAX : size;
+    if (size < need)
+        size = need;
+    if ((b = dyn_arena_alloc(p->a, size)) == NULL) {
+        fail_nomem(p);
+        return NULL;
+    }
+    p->blk = b + need;
+    p->blk_end = b + size;
+    return b;
+}
+
+/* Tree memory, 16-byte aligned, not zeroed: one bump in the common case. */
+static inline void *
+palloc_raw(parser *p, size_t n)
+{
+    size_t need = (n + 15) & ~(size_t)15;
+    void *m = p->blk;
+
+    if ((size_t)(p->blk_end - p->blk) < need)
+        return pgrow(p, need);
+    p->blk += need;
+    return m;
+}
+
+static inline void *
 palloc(parser *p, size_t n)
 {
-    void *m = dyn_arena_zalloc(p->a, n);
-    if (m == NULL)
-        fail_nomem(p);
+    void *m = palloc_raw(p, n);
+    if (m != NULL)
+        memset(m, 0, n);
     return m;
 }
 
@@ -340,32 +408,15 @@ expect(parser *p, expr_tok_type type)
     return true;
 }
 
-static bool
-tok_is_word(const parser *p, const expr_tok *t, const char *w)
-{
-    size_t n = strlen(w);
-    return t->type == T_IDENT && t->len == n && strncasecmp(p->src + t->start, w, n) == 0;
-}
-
 /* Words that are grammar, not names, in this kind of expression. */
 static bool
 is_keyword(const parser *p, const expr_tok *t)
 {
-    static const char *const cond_kw[] = { "AND", "OR", "NOT", "BETWEEN", "IN" };
-    static const char *const update_kw[] = { "SET", "REMOVE", "ADD", "DELETE" };
-
-    if (t->type != T_IDENT)
+    if (t->kw == KW_NONE)
         return false;
-    if (p->kind == DYN_EXPR_UPDATE) {
-        for (size_t i = 0; i < 4; i++)
-            if (tok_is_word(p, t, update_kw[i]))
-                return true;
-    } else if (p->kind != DYN_EXPR_PROJECTION) {
-        for (size_t i = 0; i < 5; i++)
-            if (tok_is_word(p, t, cond_kw[i]))
-                return true;
-    }
-    return false;
+    if (p->kind == DYN_EXPR_UPDATE)
+        return t->kw >= KW_SET;
+    return p->kind != DYN_EXPR_PROJECTION && t->kw <= KW_IN;
 }
 
 static bool
@@ -383,9 +434,11 @@ count_op(parser *p)
 static char *
 tok_dup(parser *p, const expr_tok *t)
 {
-    char *s = dyn_arena_strndup(p->a, p->src + t->start, t->len);
-    if (s == NULL)
-        fail_nomem(p);
+    char *s = palloc_raw(p, t->len + 1);
+    if (s != NULL) {
+        memcpy(s, p->src + t->start, t->len);
+        s[t->len] = '\0';
+    }
     return s;
 }
 
@@ -393,21 +446,17 @@ static const char *
 resolve_name(parser *p, const expr_tok *t)
 {
     const dyn_expr_ctx *ctx = p->ctx;
-    size_t lo = 0, hi = ctx->n_names;
     const char *s = p->src + t->start;
+    long i;
 
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        uint32_t i = ctx->name_order[mid];
-        int c = key_cmp(s, t->len, ctx->names[i].key);
-        if (c == 0) {
+    if (t->len >= 2) {   /* a lone '#' matches no key */
+#define NAME_KEY(j) ctx->names[j].key
+        KEY_FIND(s, t->len, ctx->n_names, ctx->name_order, NAME_KEY, i);
+#undef NAME_KEY
+        if (i >= 0) {
             ctx->name_used[i] = true;
             return ctx->names[i].value;
         }
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
     }
     semantic(p, E_ATTR_NAME,
              "An expression attribute name used in the document path is not defined; "
@@ -420,21 +469,17 @@ static const expr_av *
 resolve_value(parser *p, const expr_tok *t)
 {
     const dyn_expr_ctx *ctx = p->ctx;
-    size_t lo = 0, hi = ctx->values ? ctx->values->n_values : 0;
     const char *s = p->src + t->start;
+    long i;
 
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        uint32_t i = ctx->value_order[mid];
-        int c = key_cmp(s, t->len, ctx->values->values[i]->key);
-        if (c == 0) {
+    if (t->len >= 2 && ctx->values != NULL) {   /* a lone ':' matches no key */
+#define VALUE_KEY(j) ctx->values->values[j]->key
+        KEY_FIND(s, t->len, ctx->values->n_values, ctx->value_order, VALUE_KEY, i);
+#undef VALUE_KEY
+        if (i >= 0) {
             ctx->value_used[i] = true;
             return ctx->values->values[i]->value;
         }
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
     }
     semantic(p, p->kind == DYN_EXPR_UPDATE ? E_ATTR_VAL : E_ATTR_NAME,
              "An expression attribute value used in expression is not defined; "
@@ -443,17 +488,26 @@ resolve_value(parser *p, const expr_tok *t)
     return NULL;
 }
 
+/* The args array (filled in by the caller) follows the node in the same allocation. */
 static expr_node *
 new_node(parser *p, expr_node_kind kind, uint32_t n_args)
 {
-    expr_node *n = palloc(p, sizeof *n);
+    expr_node *n = palloc_raw(p, sizeof *n + n_args * sizeof(expr_node *));
     if (n == NULL)
         return NULL;
-    n->kind = (uint8_t)kind;
-    n->n_args = n_args;
-    if (n_args > 0 && (n->args = palloc(p, n_args * sizeof(expr_node *))) == NULL)
-        return NULL;
+    *n = (expr_node){ .kind = (uint8_t)kind, .n_args = n_args };
+    if (n_args > 0)
+        n->args = (expr_node **)(n + 1);
     return n;
+}
+
+/* Parses an N value's number once, for evaluation and arithmetic. */
+static void
+value_num(expr_node *n)
+{
+    if (n->kind == N_VALUE && !n->num_ok && n->value != NULL &&
+        n->value->value_case == DYNE__V1__ATTRIBUTE_VALUE__VALUE_N && n->value->n != NULL)
+        n->num_ok = dyn_num_parse(n->value->n, strlen(n->value->n), &n->num, NULL) == DYN_OK;
 }
 
 static expr_node *
@@ -465,9 +519,9 @@ value_node(parser *p)
     if (n == NULL)
         return NULL;
     n->value = resolve_value(p, t);
-    if (n->value != NULL && n->value->value_case == DYNE__V1__ATTRIBUTE_VALUE__VALUE_N &&
-        n->value->n != NULL)
-        n->num_ok = dyn_num_parse(n->value->n, strlen(n->value->n), &n->num, NULL) == DYN_OK;
+    /* an update needs the number only in + / - and ADD, which parse it themselves */
+    if (p->kind != DYN_EXPR_UPDATE)
+        value_num(n);
     advance(p);
     return n;
 }
@@ -525,15 +579,18 @@ static bool
 parse_path(parser *p, expr_path *out)
 {
     uint32_t cap = 4;
-    expr_elem *elems = palloc(p, cap * sizeof *elems);
+    expr_elem *elems = palloc_raw(p, cap * sizeof *elems);
 
     out->n = 0;
-    if (elems == NULL || !path_elem_name(p, &elems[0]))
+    if (elems == NULL)
+        return false;
+    elems[0] = (expr_elem){ NULL, 0 };
+    if (!path_elem_name(p, &elems[0]))
         return false;
     out->n = 1;
     for (;;) {
         const expr_tok *t = cur(p);
-        expr_elem e = { 0 };
+        expr_elem e = { NULL, 0 };
         if (t->type == T_LBRACK) {
             advance(p);
             t = cur(p);
@@ -559,7 +616,7 @@ parse_path(parser *p, expr_path *out)
             break;
         }
         if (out->n == cap) {
-            expr_elem *grown = palloc(p, 2 * cap * sizeof *grown);
+            expr_elem *grown = palloc_raw(p, 2 * cap * sizeof *grown);
             if (grown == NULL)
                 return false;
             memcpy(grown, elems, cap * sizeof *elems);
@@ -590,7 +647,7 @@ path_equal(const expr_path *a, const expr_path *b)
         const expr_elem *x = &a->elems[i], *y = &b->elems[i];
         if ((x->name == NULL) != (y->name == NULL))
             return false;
-        if (x->name ? strcmp(x->name, y->name) != 0 : x->index != y->index)
+        if (x->name ? !expr_key_eq(x->name, y->name) : x->index != y->index)
             return false;
     }
     return true;
@@ -612,7 +669,7 @@ add_target(parser *p, expr_path *path)
                          "one of these paths; path one: %s, path two: %s",
                          path_str(p, q), path_str(p, path));
                 differ = true;
-            } else if (x->name ? strcmp(x->name, y->name) != 0 : x->index != y->index) {
+            } else if (x->name ? !expr_key_eq(x->name, y->name) : x->index != y->index) {
                 differ = true;
             }
         }
@@ -873,25 +930,28 @@ check_update_function(parser *p, expr_node *f, const char *name)
 }
 
 static expr_fn
-function_id(const parser *p, const char *name)
+function_id(const parser *p, const char *name, uint32_t len)
 {
+#define FN(s) s, sizeof s - 1
     static const struct {
         const char *name;
+        uint32_t len;
         expr_fn fn;
         bool update;
     } fns[] = {
-        { "attribute_exists", F_ATTRIBUTE_EXISTS, false },
-        { "attribute_not_exists", F_ATTRIBUTE_NOT_EXISTS, false },
-        { "attribute_type", F_ATTRIBUTE_TYPE, false },
-        { "begins_with", F_BEGINS_WITH, false },
-        { "contains", F_CONTAINS, false },
-        { "size", F_SIZE, false },
-        { "if_not_exists", F_IF_NOT_EXISTS, true },
-        { "list_append", F_LIST_APPEND, true },
+        { FN("attribute_exists"), F_ATTRIBUTE_EXISTS, false },
+        { FN("attribute_not_exists"), F_ATTRIBUTE_NOT_EXISTS, false },
+        { FN("attribute_type"), F_ATTRIBUTE_TYPE, false },
+        { FN("begins_with"), F_BEGINS_WITH, false },
+        { FN("contains"), F_CONTAINS, false },
+        { FN("size"), F_SIZE, false },
+        { FN("if_not_exists"), F_IF_NOT_EXISTS, true },
+        { FN("list_append"), F_LIST_APPEND, true },
     };
+#undef FN
     bool update = p->kind == DYN_EXPR_UPDATE;
     for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)
-        if (fns[i].update == update && strcmp(fns[i].name, name) == 0)
+        if (fns[i].len == len && fns[i].update == update && memcmp(fns[i].name, name, len) == 0)
             return fns[i].fn;
     return F_UNKNOWN;
 }
@@ -905,6 +965,7 @@ parse_func(parser *p)
     expr_node *args[8], **argv = args, *f;
     uint32_t n = 0, cap = 8;
     bool update = p->kind == DYN_EXPR_UPDATE;
+    uint32_t name_len = cur(p)->len;
     char *name = tok_dup(p, cur(p));
 
     if (name == NULL)
@@ -934,7 +995,7 @@ parse_func(parser *p)
         return NULL;
     memcpy(f->args, argv, n * sizeof *argv);
     f->name = name;
-    f->op = (uint8_t)function_id(p, name);
+    f->op = (uint8_t)function_id(p, name, name_len);
     if (update) {
         check_update_function(p, f, name);
     } else {
@@ -1003,9 +1064,14 @@ check_between(parser *p, const expr_node *lo, const expr_node *hi)
         what = "same data type for lower and upper bounds";
     } else if (t1 == DYNE__V1__ATTRIBUTE_VALUE__VALUE_S || t1 == DYNE__V1__ATTRIBUTE_VALUE__VALUE_N ||
                t1 == DYNE__V1__ATTRIBUTE_VALUE__VALUE_B) {
-        expr_ev a, b;
+        /* the numbers were parsed with the values; an unparsable one is not compared */
+        expr_ev a = { .type = t1, .av = lo->value }, b = { .type = t2, .av = hi->value };
         bool ok = false;
-        if (expr_ev_from_av(lo->value, &a) && expr_ev_from_av(hi->value, &b) &&
+        if (t1 == DYNE__V1__ATTRIBUTE_VALUE__VALUE_N) {
+            a.num = lo->num;
+            b.num = hi->num;
+        }
+        if ((t1 != DYNE__V1__ATTRIBUTE_VALUE__VALUE_N || (lo->num_ok && hi->num_ok)) &&
             expr_ev_cmp(&a, &b, &ok) > 0 && ok)
             what = "upper bound to be greater than or equal to lower bound";
     }
@@ -1037,12 +1103,12 @@ parse_comparison(parser *p, expr_node *left)
         check_distinct(p, cmp_names[op], left, right);
         return n;
     }
-    if (tok_is_word(p, t, "BETWEEN")) {
+    if (t->kw == KW_BETWEEN) {
         advance(p);
         expr_node *lo = parse_operand(p), *hi;
         if (lo == NULL)
             return NULL;
-        if (!tok_is_word(p, cur(p), "AND")) {
+        if (cur(p)->kw != KW_AND) {
             syntax_error(p);
             return NULL;
         }
@@ -1057,7 +1123,7 @@ parse_comparison(parser *p, expr_node *left)
         check_between(p, lo, hi);
         return n;
     }
-    if (tok_is_word(p, t, "IN")) {
+    if (t->kw == KW_IN) {
         expr_node *stack[16], **list = stack;
         uint32_t k = 0, cap = 16;
         advance(p);
@@ -1132,7 +1198,7 @@ parse_not(parser *p)
 {
     expr_node *inner, *n;
 
-    if (!tok_is_word(p, cur(p), "NOT"))
+    if (cur(p)->kw != KW_NOT)
         return parse_primary(p);
     advance(p);
     if ((inner = parse_not(p)) == NULL || !need_cond(p, inner) || !count_op(p) ||
@@ -1147,7 +1213,7 @@ parse_and(parser *p)
 {
     expr_node *l = parse_not(p), *r, *n;
 
-    while (l != NULL && tok_is_word(p, cur(p), "AND")) {
+    while (l != NULL && cur(p)->kw == KW_AND) {
         if (!need_cond(p, l))
             return NULL;
         advance(p);
@@ -1166,7 +1232,7 @@ parse_or(parser *p)
 {
     expr_node *l = parse_and(p), *r, *n;
 
-    while (l != NULL && tok_is_word(p, cur(p), "OR")) {
+    while (l != NULL && cur(p)->kw == KW_OR) {
         if (!need_cond(p, l))
             return NULL;
         advance(p);
@@ -1240,6 +1306,8 @@ arith(parser *p, expr_node *l)
         return NULL;
     n->args[0] = l;
     n->args[1] = r;
+    value_num(l);
+    value_num(r);
     check_update_function(p, n, plus ? "+" : "-");
     return n;
 }
@@ -1306,10 +1374,7 @@ parse_update(parser *p)
     static const char *const words[] = { "SET", "REMOVE", "ADD", "DELETE" };
 
     do {
-        int kind = -1;
-        for (int i = 0; i < 4; i++)
-            if (tok_is_word(p, cur(p), words[i]))
-                kind = i;
+        int kind = cur(p)->kw >= KW_SET ? cur(p)->kw - KW_SET : -1;   /* expr_action_kind */
         if (kind < 0) {
             syntax_error(p);
             return false;
@@ -1329,6 +1394,8 @@ parse_update(parser *p)
                 }
                 if ((act->val = value_node(p)) == NULL)
                     return false;
+                if (kind == U_ADD)
+                    value_num(act->val);
             }
             /* the actions array may still grow and move: give the check its own copy */
             expr_path *target = palloc(p, sizeof *target);
@@ -1380,7 +1447,7 @@ trie_add(parser *p, expr_trie **root, const expr_path *path)
         node = NULL;
         while (*slot != NULL) {
             expr_trie *s = *slot;
-            if (e->name ? (s->name && strcmp(s->name, e->name) == 0)
+            if (e->name ? (s->name && expr_key_eq(s->name, e->name))
                         : (!s->name && s->index == e->index)) {
                 node = s;
                 break;
@@ -1485,7 +1552,7 @@ dyn_expr_parse(dyn_expr_ctx *ctx, dyn_expr_kind kind, const char *text, size_t l
     }
     p.len = (uint32_t)len;
     if ((p.toks = dyn_arena_alloc(p.a, (len + 1) * sizeof(expr_tok))) == NULL ||
-        (e = dyn_arena_zalloc(p.a, sizeof *e)) == NULL)
+        (e = palloc(&p, sizeof *e)) == NULL)
         return DYN_ENOMEM;
     expr_lex(text, p.len, p.toks);
     e->kind = kind;

@@ -412,6 +412,9 @@ test_parse_ok(void)
         { C, "a [ 1 ] . b = :v", NULL, "{\":v\":{\"S\":\"x\"}}", "OK" },
         { C, "_a = :v", NULL, "{\":v\":{\"S\":\"x\"}}", "OK" },
         { C, "a1_b = :v", NULL, "{\":v\":{\"S\":\"x\"}}", "OK" },
+        { C, "#a0 = :v9 AnD #a1 BeTwEeN :v1 aNd :v8 oR nOt #a2 In (:v0, :v5, :v2, :v3) "
+          "AND #a3 = :v4 AND #a4 = :v6 AND #a6.#a7[1].#a8 = :v7 AND #a9 = :v0 OR #a5 = :v0", "#a0=x0,#a1=x1,#a2=x2,#a3=x3,#a4=x4,#a5=x5,#a6=x6,#a7=x7,#a8=x8,#a9=x9", "{\":v0\":{\"N\":\"0\"},\":v1\":{\"N\":\"1\"},\":v2\":{\"N\":\"2\"},\":v3\":{\"N\":\"3\"},\":v4\":{\"N\":\"4\"},\":v5\":{\"N\":\"5\"},\":v6\":{\"N\":\"6\"},\":v7\":{\"N\":\"7\"},\":v8\":{\"N\":\"8\"},\":v9\":{\"N\":\"9\"}}",
+          "OK" },
         { C, "(a = :v) AND ((b = :v) OR c = :v)", NULL, "{\":v\":{\"S\":\"x\"}}", "OK" },
         { C, "a = :v AND (b = :v OR c = :v)", NULL, "{\":v\":{\"S\":\"x\"}}", "OK" },
         { F, "a = :v", NULL, "{\":v\":{\"S\":\"x\"}}", "OK" },
@@ -550,6 +553,13 @@ test_semantic_errors(void)
         { C, "a = :x", NULL, V1,
           "Invalid ConditionExpression: An expression attribute value used in expression is not "
           "defined; attribute value: :x" },
+        /* more than 8 placeholders: found through the sorted index, not a scan */
+        { C, "#a9 = :v0 AND #a9 = :v", "#a0=x0,#a1=x1,#a2=x2,#a3=x3,#a4=x4,#a5=x5,#a6=x6,#a7=x7,#a8=x8,#a9=x9", "{\":v0\":{\"N\":\"0\"},\":v1\":{\"N\":\"1\"},\":v2\":{\"N\":\"2\"},\":v3\":{\"N\":\"3\"},\":v4\":{\"N\":\"4\"},\":v5\":{\"N\":\"5\"},\":v6\":{\"N\":\"6\"},\":v7\":{\"N\":\"7\"},\":v8\":{\"N\":\"8\"},\":v9\":{\"N\":\"9\"}}",
+          "Invalid ConditionExpression: An expression attribute value used in expression is not "
+          "defined; attribute value: :v" },
+        { C, "#a = :v9", "#a0=x0,#a1=x1,#a2=x2,#a3=x3,#a4=x4,#a5=x5,#a6=x6,#a7=x7,#a8=x8,#a9=x9", "{\":v0\":{\"N\":\"0\"},\":v1\":{\"N\":\"1\"},\":v2\":{\"N\":\"2\"},\":v3\":{\"N\":\"3\"},\":v4\":{\"N\":\"4\"},\":v5\":{\"N\":\"5\"},\":v6\":{\"N\":\"6\"},\":v7\":{\"N\":\"7\"},\":v8\":{\"N\":\"8\"},\":v9\":{\"N\":\"9\"}}",
+          "Invalid ConditionExpression: An expression attribute name used in the document path is "
+          "not defined; attribute name: #a" },
         { U, "SET #x = :v", NULL, VN,
           "Invalid UpdateExpression: An expression attribute name used in the document path is "
           "not defined; attribute name: #x" },

@@ -18,6 +18,7 @@ typedef struct upd {
     dyn_arena *a;
     const expr_map *old;   /* every operand reads the item as it was */
     const char *msg;
+    bool bad_type;         /* msg is MSG_BAD_TYPE (legacy trees word it differently) */
     expr_av **owned;       /* containers copied during this apply: safe to modify in place */
     size_t n_owned, cap_owned;
 } upd;
@@ -26,6 +27,15 @@ static dyn_err
 fail(upd *u, const char *msg)
 {
     u->msg = msg;
+    u->bad_type = false;
+    return DYN_EVALIDATION;
+}
+
+static dyn_err
+fail_type(upd *u)
+{
+    u->msg = MSG_BAD_TYPE;
+    u->bad_type = true;
     return DYN_EVALIDATION;
 }
 
@@ -112,7 +122,7 @@ map_put(upd *u, expr_map *m, const char *key, expr_av *v)
     e->key = (char *)key;
     e->value = v;
     for (size_t i = 0; i < m->n_values; i++) {
-        if (strcmp(m->values[i]->key, key) == 0) {
+        if (expr_key_eq(m->values[i]->key, key)) {
             m->values[i] = e;   /* a fresh entry: the old one may belong to the old item */
             return DYN_OK;
         }
@@ -222,7 +232,7 @@ remove_path(upd *u, expr_av *root, const expr_path *path)
     if (last->name) {
         expr_map *m = parent->m;
         for (size_t i = 0; i < m->n_values; i++) {
-            if (strcmp(m->values[i]->key, last->name) == 0) {
+            if (expr_key_eq(m->values[i]->key, last->name)) {
                 memmove(&m->values[i], &m->values[i + 1], (m->n_values - i - 1) * sizeof *m->values);
                 m->n_values--;
                 break;
@@ -242,9 +252,9 @@ num_value(upd *u, const dyn_num *n, expr_av **out)
 {
     char buf[DYN_NUM_TEXT_MAX];
     expr_av *v = new_av(u, DYNE__V1__ATTRIBUTE_VALUE__VALUE_N);
+    size_t len = dyn_num_format(n, buf, sizeof buf);
 
-    dyn_num_format(n, buf, sizeof buf);
-    if (v == NULL || (v->n = dyn_arena_strdup(u->a, buf)) == NULL)
+    if (v == NULL || (v->n = dyn_arena_memdup(u->a, buf, len + 1)) == NULL)
         return DYN_ENOMEM;
     *out = v;
     return DYN_OK;
@@ -257,6 +267,18 @@ parse_num(upd *u, const char *s, dyn_num *out)
     if (s == NULL || dyn_num_parse(s, strlen(s), out, &m) != DYN_OK)
         return fail(u, m ? m : DYN_NUM_MSG_NOT_NUMERIC);
     return DYN_OK;
+}
+
+/* The number of N value v, the operand node n evaluated to: parsed at parse time for an
+ * expression value, else now. */
+static dyn_err
+operand_num(upd *u, const expr_node *n, const expr_av *v, dyn_num *out)
+{
+    if (n->kind == N_VALUE && n->num_ok && n->value == v) {
+        *out = n->num;
+        return DYN_OK;
+    }
+    return parse_num(u, v->n, out);
 }
 
 /* The value of a SET operand, read from the old item. */
@@ -284,8 +306,9 @@ eval_value(upd *u, const expr_node *n, expr_av **out)
             return rc;
         if (x->value_case != DYNE__V1__ATTRIBUTE_VALUE__VALUE_N ||
             y->value_case != DYNE__V1__ATTRIBUTE_VALUE__VALUE_N)
-            return fail(u, MSG_BAD_TYPE);
-        if ((rc = parse_num(u, x->n, &a)) != DYN_OK || (rc = parse_num(u, y->n, &b)) != DYN_OK)
+            return fail_type(u);
+        if ((rc = operand_num(u, n->args[0], x, &a)) != DYN_OK ||
+            (rc = operand_num(u, n->args[1], y, &b)) != DYN_OK)
             return rc;
         rc = n->kind == N_PLUS ? dyn_num_add(&a, &b, &r, &m) : dyn_num_sub(&a, &b, &r, &m);
         if (rc != DYN_OK)
@@ -304,7 +327,7 @@ eval_value(upd *u, const expr_node *n, expr_av **out)
                 return rc;
             if (x->value_case != DYNE__V1__ATTRIBUTE_VALUE__VALUE_L ||
                 y->value_case != DYNE__V1__ATTRIBUTE_VALUE__VALUE_L)
-                return fail(u, MSG_BAD_TYPE);
+                return fail_type(u);
             size_t nx = x->l ? x->l->n_values : 0, ny = y->l ? y->l->n_values : 0;
             expr_av *v = new_av(u, DYNE__V1__ATTRIBUTE_VALUE__VALUE_L);
             Dyne__V1__AttributeValueList *l = dyn_arena_alloc(u->a, sizeof *l);
@@ -446,7 +469,8 @@ apply_add(upd *u, expr_av *root, const expr_action *act)
         v->value_case == DYNE__V1__ATTRIBUTE_VALUE__VALUE_N) {
         dyn_num a, b, r;
         const char *m = NULL;
-        if ((rc = parse_num(u, cur->n, &a)) != DYN_OK || (rc = parse_num(u, v->n, &b)) != DYN_OK)
+        if ((rc = parse_num(u, cur->n, &a)) != DYN_OK ||
+            (rc = operand_num(u, act->val, v, &b)) != DYN_OK)
             return rc;
         if ((rc = dyn_num_add(&a, &b, &r, &m)) != DYN_OK)
             return rc == DYN_EVALIDATION ? fail(u, m ? m : DYN_NUM_MSG_OVERFLOW) : rc;
@@ -455,7 +479,7 @@ apply_add(upd *u, expr_av *root, const expr_action *act)
         return set_path(u, root, &act->path, res);
     }
     if (cur->value_case != v->value_case || !expr_is_set_type((int)v->value_case))
-        return fail(u, MSG_BAD_TYPE);
+        return fail_type(u);
     if ((rc = set_combine(u, cur, v, true, &res)) != DYN_OK)
         return rc;
     return set_path(u, root, &act->path, res);
@@ -471,7 +495,7 @@ apply_delete(upd *u, expr_av *root, const expr_action *act)
     if (cur == NULL)
         return DYN_OK;   /* nothing to delete from */
     if (cur->value_case != v->value_case || !expr_is_set_type((int)v->value_case))
-        return fail(u, MSG_BAD_TYPE);
+        return fail_type(u);
     if ((rc = set_combine(u, cur, v, false, &res)) != DYN_OK)
         return rc;
     /* a set may not be empty: deleting its last elements removes the attribute */
@@ -495,7 +519,7 @@ dyn_expr_apply_update(const dyn_expr *e, const Dyne__V1__AttributeValueMap *item
     for (uint32_t i = 0; i < e->n_actions; i++) {
         const char *head = e->actions[i].path.elems[0].name;
         for (int k = 0; k < 2; k++) {
-            if (key_names && key_names[k] && strcmp(key_names[k], head) == 0) {
+            if (key_names && key_names[k] && expr_key_eq(key_names[k], head)) {
                 *msg = e->legacy ? dyn_arena_printf(a, MSG_LEGACY_KEY_FMT, head)
                                  : dyn_arena_printf(a, MSG_KEY_FMT, head);
                 return *msg ? DYN_EVALIDATION : DYN_ENOMEM;
@@ -529,6 +553,6 @@ dyn_expr_apply_update(const dyn_expr *e, const Dyne__V1__AttributeValueMap *item
         *new_item = root->m;
 out:
     if (rc == DYN_EVALIDATION)
-        *msg = e->legacy && u.msg && strcmp(u.msg, MSG_BAD_TYPE) == 0 ? MSG_LEGACY_BAD_TYPE : u.msg;
+        *msg = e->legacy && u.bad_type ? MSG_LEGACY_BAD_TYPE : u.msg;
     return rc;
 }
