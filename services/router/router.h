@@ -60,6 +60,14 @@ void router_catalog_del(router *r, const char *name);
 dyn_meta *router_meta(router *r);
 const router_opts *router_options(router *r);
 
+/* The table's catalog entry from etcd, unpacked in arena a, and its mod revision; DYN_ENOTFOUND
+ * if absent. meta_swap: compare-and-swap of the entry on that revision (DYN_ECONDFAIL if it
+ * changed), then the local cache. Admin thread only: both block on etcd. (tables.c) */
+struct Dyne__Internal__TableMeta;
+dyn_err meta_load(router *r, dyn_arena *a, const char *name, struct Dyne__Internal__TableMeta **m,
+                  int64_t *rev);
+dyn_err meta_swap(router *r, dyn_arena *a, const struct Dyne__Internal__TableMeta *m, int64_t rev);
+
 /* The admin thread: runs fn(r, call, req) where blocking is allowed, then the job finishes the
  * call itself (fn calls dyn_rpc_call_finish). */
 typedef void (*router_job_fn)(router *r, dyn_rpc_call *call, const ProtobufCMessage *req);
@@ -75,6 +83,11 @@ dyn_err router_put_item(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCMessa
 dyn_err router_get_item(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCMessage **, void *);
 dyn_err router_delete_item(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCMessage **, void *);
 dyn_err router_update_item(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCMessage **, void *);
+/* ttl.c */
+dyn_err router_update_time_to_live(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCMessage **,
+                                   void *);
+dyn_err router_describe_time_to_live(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCMessage **,
+                                     void *);
 dyn_err router_batch_get_item(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCMessage **, void *);
 dyn_err router_batch_write_item(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCMessage **, void *);
 dyn_err router_query(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCMessage **, void *);

@@ -481,7 +481,7 @@ description_build(dyn_arena *a, const router_opts *o, const Dyne__V1__CreateTabl
 /* ---- etcd helpers (admin thread only: these block) ---- */
 
 /* Reads a table's catalog entry. DYN_ENOTFOUND if absent. */
-static dyn_err
+dyn_err
 meta_load(router *r, dyn_arena *a, const char *name, Dyne__Internal__TableMeta **m, int64_t *rev)
 {
     ProtobufCAllocator al = dyn_arena_pb_allocator(a);
@@ -507,7 +507,7 @@ meta_pack(dyn_arena *a, const Dyne__Internal__TableMeta *m, void **buf, size_t *
 }
 
 /* Compare-and-swap of a catalog entry on its mod revision, then the local cache. */
-static dyn_err
+dyn_err
 meta_swap(router *r, dyn_arena *a, const Dyne__Internal__TableMeta *m, int64_t rev)
 {
     void *buf;
@@ -966,6 +966,8 @@ const dyn_rpc_method router_methods[] = {
     { "GetItem", router_get_item },
     { "DeleteItem", router_delete_item },
     { "UpdateItem", router_update_item },
+    { "UpdateTimeToLive", router_update_time_to_live },
+    { "DescribeTimeToLive", router_describe_time_to_live },
     { "Query", router_query },
     { "BatchGetItem", router_batch_get_item },
     { "BatchWriteItem", router_batch_write_item },

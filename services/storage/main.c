@@ -19,7 +19,7 @@
 static struct {
     char *listen, *advertise, *http_listen, *data_dir, *etcd, *node_id;
     size_t cache;
-    int workers, lease_ttl;
+    int workers, lease_ttl, log_retention_s;
     bool sync;
 } cfg;
 
@@ -36,6 +36,9 @@ static const dyn_cfg_opt storage_opts[] = {
     DYN_CFG_INT("workers", "2", "completion-queue threads", &cfg.workers),
     DYN_CFG_INT("lease-ttl", "10", "etcd liveness lease, seconds", &cfg.lease_ttl),
     DYN_CFG_BOOL("sync", "true", "fsync the log at each group commit", &cfg.sync),
+    DYN_CFG_INT("log-retention-s", "86400",
+                "change records younger than this are kept, consumers or not (seconds)",
+                &cfg.log_retention_s),
 };
 
 static int
@@ -125,6 +128,10 @@ main(int argc, char **argv)
         dyn_log(DYN_LOG_ERROR, "STORAGE-REGISTRY", "err=%s", dyn_err_name(e));
         goto out;
     }
+    if ((e = storage_log_start(st, cfg.log_retention_s)) != DYN_OK) {
+        dyn_log(DYN_LOG_ERROR, "STORAGE-LOG-START", "err=%s", dyn_err_name(e));
+        goto out;
+    }
     dyn_rpc_server_opts so = {
         .listen = cfg.listen,
         .workers = cfg.workers,
@@ -164,6 +171,7 @@ out:
         dyn_rpc_server_free(srv);
     if (meta != NULL)
         dyn_meta_close(meta);   /* revokes the lease: the node leaves /dyne/nodes/ at once */
+    storage_log_stop();
     storage_free(st);
     if (kv != NULL)
         dyn_kv_close(kv);

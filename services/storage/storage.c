@@ -13,6 +13,7 @@
 #include "libs/log/log.h"
 #include "libs/req/req.h"
 #include "proto/dyne/internal/storage.pb-c.h"
+#include "services/storage/changelog.h"
 
 #define PARTITIONS_TABLE "dyn_partitions"
 
@@ -20,6 +21,8 @@ typedef struct partition {
     char *id;                   /* owned */
     char table[96];             /* WiredTiger table name: "p_<id>" */
     Dyne__Internal__KeySchema *schema;   /* owned (protobuf-c heap) */
+    char *ttl_attr;             /* owned; NULL: TTL off */
+    uint64_t ttl_gen, ttl_built;   /* TTL changes; the last one the expiry index reflects */
     struct partition *next;
 } partition;
 
@@ -80,7 +83,8 @@ storage_partition_table(storage *st, const char *id, char *out, size_t cap)
 }
 
 static void
-partition_add_locked(storage *st, const char *id, const Dyne__Internal__KeySchema *ks)
+partition_add_locked(storage *st, const char *id, const Dyne__Internal__KeySchema *ks,
+                     const char *ttl_attr)
 {
     partition *p = dyn_xcalloc(1, sizeof *p);
     uint8_t buf[1024];
@@ -88,6 +92,12 @@ partition_add_locked(storage *st, const char *id, const Dyne__Internal__KeySchem
 
     p->id = dyn_xstrdup(id);
     snprintf(p->table, sizeof p->table, "p_%s", id);
+    if (ttl_attr != NULL && ttl_attr[0] != '\0') {
+        p->ttl_attr = dyn_xstrdup(ttl_attr);
+        /* the expiry index is rebuilt (in the background) whenever the partition is loaded
+         * with TTL on: a crash may have cut an earlier rebuild short */
+        p->ttl_gen = 1;
+    }
     if (n <= sizeof buf) {
         dyne__internal__key_schema__pack(ks, buf);
         p->schema = dyne__internal__key_schema__unpack(NULL, n, buf);
@@ -102,6 +112,7 @@ partition_free(partition *p)
 {
     if (p->schema != NULL)
         dyne__internal__key_schema__free_unpacked(p->schema, NULL);
+    free(p->ttl_attr);
     free(p->id);
     free(p);
 }
@@ -133,7 +144,7 @@ storage_new(dyn_kv *kv, storage **out)
             dyn_log(DYN_LOG_ERROR, "STORAGE-PARTITION-CORRUPT", "key=%.*s", (int)kl,
                     (const char *)k);
         } else {
-            partition_add_locked(st, r->partition_id, r->key_schema);
+            partition_add_locked(st, r->partition_id, r->key_schema, r->ttl_attribute);
         }
         if (r != NULL)
             dyne__internal__create_partition_request__free_unpacked(r, NULL);
@@ -198,6 +209,8 @@ apply_meta(dyn_kv_txn *txn, void *arg)
     return dyn_kv_put(txn, PARTITIONS_TABLE, w->id, strlen(w->id), w->val, w->vlen);
 }
 
+static pthread_mutex_t create_mu = PTHREAD_MUTEX_INITIALIZER;   /* one CreatePartition at a time */
+
 static dyn_err
 h_create_partition(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **resp, void *ctx)
 {
@@ -214,6 +227,8 @@ h_create_partition(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessa
     snprintf(table, sizeof table, "p_%s", req->partition_id);
     if ((rc = dyn_kv_table_create(st->kv, table)) != DYN_OK)
         return dyn_rpc_call_fail(call, rc, "cannot create partition table");
+    if ((rc = storage_log_tables_create(st->kv, req->partition_id)) != DYN_OK)
+        return dyn_rpc_call_fail(call, rc, "cannot create partition log tables");
 
     size_t n = dyne__internal__create_partition_request__get_packed_size(req);
     uint8_t *buf = dyn_arena_alloc(a, n ? n : 1);
@@ -222,13 +237,19 @@ h_create_partition(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessa
     dyne__internal__create_partition_request__pack(req, buf);
     meta_write w = { req->partition_id, buf, n };
     /* the registry write is synced before we answer: a partition the router was told exists
-     * survives a crash */
-    pthread_rwlock_wrlock(&st->lock);
-    if (partition_find_locked(st, req->partition_id) == NULL) {
-        if ((rc = dyn_kv_write(st->kv, apply_meta, &w)) == DYN_OK)
-            partition_add_locked(st, req->partition_id, req->key_schema);
-    }
+     * survives a crash. The registry lock is not held across it: the committer's applies read
+     * the registry (storage_partition_get), so holding it would deadlock; create_mu keeps two
+     * creates of one id from racing instead. */
+    pthread_mutex_lock(&create_mu);
+    pthread_rwlock_rdlock(&st->lock);
+    bool exists = partition_find_locked(st, req->partition_id) != NULL;
     pthread_rwlock_unlock(&st->lock);
+    if (!exists && (rc = dyn_kv_write(st->kv, apply_meta, &w)) == DYN_OK) {
+        pthread_rwlock_wrlock(&st->lock);
+        partition_add_locked(st, req->partition_id, req->key_schema, req->ttl_attribute);
+        pthread_rwlock_unlock(&st->lock);
+    }
+    pthread_mutex_unlock(&create_mu);
     if (rc != DYN_OK)
         return dyn_rpc_call_fail(call, rc, "cannot record partition");
     dyn_log(DYN_LOG_INFO, "STORAGE-PARTITION-CREATE", "partition=%s table=%s", req->partition_id,
@@ -268,6 +289,8 @@ h_drop_partition(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage
             if (rc == DYN_ENOTFOUND)
                 rc = DYN_OK;
         }
+        if (rc == DYN_OK)
+            rc = storage_log_tables_drop(st->kv, p->id);
         dyn_log(DYN_LOG_INFO, "STORAGE-PARTITION-DROP", "partition=%s rc=%s", p->id,
                 dyn_err_name(rc));
         partition_free(p);
@@ -281,12 +304,166 @@ h_drop_partition(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage
     return DYN_OK;
 }
 
+/* ---- the partition state the change log and the TTL index need (changelog.h) ---- */
+
+void
+storage_part_tables(const char *id, storage_part *out)
+{
+    snprintf(out->id, sizeof out->id, "%s", id);
+    snprintf(out->items, sizeof out->items, "p_%s", id);
+    snprintf(out->log, sizeof out->log, "l_%s", id);
+    snprintf(out->expiry, sizeof out->expiry, "x_%s", id);
+    snprintf(out->consumers, sizeof out->consumers, "c_%s", id);
+}
+
+static char
+schema_type(const char *t)
+{
+    return t != NULL && t[0] != '\0' ? t[0] : 'S';
+}
+
+bool
+storage_partition_get(storage *st, const char *id, dyn_arena *a, storage_part *out)
+{
+    bool ok = false;
+
+    memset(out, 0, sizeof *out);
+    if (id == NULL || strlen(id) > 80)
+        return false;
+    pthread_rwlock_rdlock(&st->lock);
+    partition *p = partition_find_locked(st, id);
+    if (p == NULL || p->schema == NULL || p->schema->pk_name == NULL)
+        goto out;
+    storage_part_tables(id, out);
+    out->ks.pk_name = dyn_arena_strdup(a, p->schema->pk_name);
+    out->ks.pk_type = schema_type(p->schema->pk_type);
+    if (p->schema->sk_name != NULL) {
+        out->ks.sk_name = dyn_arena_strdup(a, p->schema->sk_name);
+        out->ks.sk_type = schema_type(p->schema->sk_type);
+    }
+    out->ttl_attr = p->ttl_attr ? dyn_arena_strdup(a, p->ttl_attr) : NULL;
+    out->ttl_gen = p->ttl_gen;
+    ok = out->ks.pk_name != NULL && (p->schema->sk_name == NULL || out->ks.sk_name != NULL) &&
+         (p->ttl_attr == NULL || out->ttl_attr != NULL);
+out:
+    pthread_rwlock_unlock(&st->lock);
+    return ok;
+}
+
+char **
+storage_partition_ids(storage *st, size_t *n)
+{
+    pthread_rwlock_rdlock(&st->lock);
+    char **ids = dyn_xcalloc(st->nparts + 1, sizeof *ids);
+    size_t i = 0;
+    for (partition *p = st->parts; p != NULL; p = p->next)
+        ids[i++] = dyn_xstrdup(p->id);
+    pthread_rwlock_unlock(&st->lock);
+    *n = i;
+    return ids;
+}
+
+dyn_err
+storage_partition_set_ttl(storage *st, const char *id, const char *attr)
+{
+    Dyne__Internal__CreatePartitionRequest *r = NULL;
+    dyn_kv_txn *txn = NULL;
+    dyn_arena a;
+    void *val;
+    size_t vlen;
+    dyn_err rc;
+
+    if (attr != NULL && attr[0] == '\0')
+        attr = NULL;
+    dyn_arena_init(&a, 1u << 20);
+    /* one change at a time, like creates: the record is read, changed and written whole */
+    pthread_mutex_lock(&create_mu);
+    if ((rc = dyn_kv_read_begin(st->kv, &txn)) != DYN_OK)
+        goto out;
+    rc = dyn_kv_get(txn, PARTITIONS_TABLE, id, strlen(id), &a, &val, &vlen);
+    dyn_kv_read_end(txn);
+    if (rc == DYN_ENOTFOUND)
+        rc = DYN_ENOTABLE;
+    if (rc != DYN_OK)
+        goto out;
+    if ((r = dyne__internal__create_partition_request__unpack(NULL, vlen, val)) == NULL) {
+        rc = DYN_EINTERNAL;
+        goto out;
+    }
+    bool same = (attr == NULL && (r->ttl_attribute == NULL || r->ttl_attribute[0] == '\0')) ||
+                (attr != NULL && r->ttl_attribute != NULL && strcmp(attr, r->ttl_attribute) == 0);
+    if (!same) {
+        char *was = r->ttl_attribute;   /* r's own, freed with r: put back after packing */
+        r->ttl_attribute = (char *)attr;
+        size_t n = dyne__internal__create_partition_request__get_packed_size(r);
+        uint8_t *buf = dyn_arena_alloc(&a, n ? n : 1);
+        if (buf != NULL)
+            dyne__internal__create_partition_request__pack(r, buf);
+        r->ttl_attribute = was;
+        if (buf == NULL) {
+            rc = DYN_ENOMEM;
+            goto out;
+        }
+        meta_write w = { id, buf, n };
+        if ((rc = dyn_kv_write(st->kv, apply_meta, &w)) != DYN_OK)
+            goto out;
+    }
+    pthread_rwlock_wrlock(&st->lock);
+    partition *p = partition_find_locked(st, id);
+    if (p == NULL) {
+        rc = DYN_ENOTABLE;
+    } else if (!((attr == NULL && p->ttl_attr == NULL) ||
+                 (attr != NULL && p->ttl_attr != NULL && strcmp(attr, p->ttl_attr) == 0))) {
+        free(p->ttl_attr);
+        p->ttl_attr = attr ? dyn_xstrdup(attr) : NULL;
+        p->ttl_gen++;
+    }
+    pthread_rwlock_unlock(&st->lock);
+out:
+    pthread_mutex_unlock(&create_mu);
+    if (r != NULL)
+        dyne__internal__create_partition_request__free_unpacked(r, NULL);
+    dyn_arena_fini(&a);
+    return rc;
+}
+
+bool
+storage_partition_ttl_pending(storage *st, const char *id, uint64_t *gen)
+{
+    bool pending = false;
+
+    pthread_rwlock_rdlock(&st->lock);
+    partition *p = partition_find_locked(st, id);
+    if (p != NULL && p->ttl_built != p->ttl_gen) {
+        pending = true;
+        *gen = p->ttl_gen;
+    }
+    pthread_rwlock_unlock(&st->lock);
+    return pending;
+}
+
+bool
+storage_partition_ttl_built(storage *st, const char *id, uint64_t gen)
+{
+    bool current = false;
+
+    pthread_rwlock_wrlock(&st->lock);
+    partition *p = partition_find_locked(st, id);
+    if (p != NULL && p->ttl_gen == gen) {
+        p->ttl_built = gen;
+        current = true;
+    }
+    pthread_rwlock_unlock(&st->lock);
+    return current;
+}
+
 /* ---- Put / Delete / Update: through the committer ---- */
 
 typedef enum { WRITE_PUT, WRITE_DELETE, WRITE_UPDATE } write_kind;
 
 typedef struct write_op {
     dyn_rpc_call *call;
+    storage *st;
     write_kind kind;
     char table[96];
     const uint8_t *key;
@@ -301,14 +478,14 @@ typedef struct write_op {
     /* results of the last apply (it may run again on the committer's re-run path) */
     Dyne__V1__AttributeValueMap *old_item, *new_item;   /* call arena */
     const char *errmsg;         /* DynamoDB's message for a failed update */
+    uint64_t lsn;               /* the change's LSN; 0 when the write changed nothing */
 } write_op;
 
+/* The new image of an UpdateItem into w->new_item and its encoding; writes nothing. */
 static dyn_err
-apply_update(write_op *w, dyn_kv_txn *txn, dyn_arena *a)
+apply_update(write_op *w, dyn_arena *a, unsigned char **val, size_t *vlen)
 {
     const char *key_names[2] = { NULL, NULL };
-    unsigned char *val;
-    size_t vlen;
     dyn_err rc;
 
     for (size_t i = 0; i < w->key_item->n_values && i < 2; i++)
@@ -316,9 +493,7 @@ apply_update(write_op *w, dyn_kv_txn *txn, dyn_arena *a)
     if (w->update == NULL) {
         /* UpdateItem without updates still creates the item from its key, as DynamoDB does */
         w->new_item = w->old_item ? w->old_item : (Dyne__V1__AttributeValueMap *)w->key_item;
-        if ((rc = dyn_item_encode(w->new_item, a, &val, &vlen)) != DYN_OK)
-            return rc;
-        return dyn_kv_put(txn, w->table, w->key, w->klen, val, vlen);
+        return dyn_item_encode(w->new_item, a, val, vlen);
     }
     rc = dyn_expr_apply_update(w->update, w->old_item ? w->old_item : w->key_item, key_names, a,
                                &w->new_item, &w->errmsg);
@@ -328,29 +503,37 @@ apply_update(write_op *w, dyn_kv_txn *txn, dyn_arena *a)
         w->errmsg = "Item size to update has exceeded the maximum allowed size";
         return DYN_EVALIDATION;
     }
-    if ((rc = dyn_item_encode(w->new_item, a, &val, &vlen)) != DYN_OK)
-        return rc;
-    return dyn_kv_put(txn, w->table, w->key, w->klen, val, vlen);
+    return dyn_item_encode(w->new_item, a, val, vlen);
 }
 
+/* Runs on the committer (maybe more than once: see dyn_kv_submit). The item, its expiry-index
+ * entry and its change record are written in this one transaction, or nothing is: a failed
+ * condition, a delete of a missing item and a write that leaves the item as it was change
+ * nothing and get no LSN (DynamoDB Streams shows no record for them either). */
 static dyn_err
 apply_write(dyn_kv_txn *txn, void *arg)
 {
     write_op *w = arg;
     dyn_arena *a = dyn_rpc_call_arena(w->call);
-    void *old;
-    size_t old_len;
+    storage_part part;
+    void *old = NULL;
+    size_t old_len = 0;
+    unsigned char *val = NULL;
+    size_t vlen = 0;
     dyn_err rc;
 
     w->old_item = w->new_item = NULL;
     w->errmsg = NULL;
-    if (w->return_old || w->cond != NULL || w->kind == WRITE_UPDATE) {
-        rc = dyn_kv_get(txn, w->table, w->key, w->klen, a, &old, &old_len);
-        if (rc == DYN_OK)
-            rc = dyn_item_decode(old, old_len, a, &w->old_item);
-        if (rc != DYN_OK && rc != DYN_ENOTFOUND)
-            return rc;
-    }
+    w->lsn = 0;
+    /* the partition may have been dropped since the request was routed */
+    if (!storage_partition_get(w->st, w->table + 2, a, &part))
+        return DYN_ENOTABLE;
+    /* the old image is always read: the change record carries it */
+    rc = dyn_kv_get(txn, w->table, w->key, w->klen, a, &old, &old_len);
+    if (rc == DYN_OK)
+        rc = dyn_item_decode(old, old_len, a, &w->old_item);
+    if (rc != DYN_OK && rc != DYN_ENOTFOUND)
+        return rc;
     if (w->cond != NULL) {
         /* evaluated on the committer thread, which serialises every write of this node: no
          * other write can slip in between this check and the write below */
@@ -362,14 +545,39 @@ apply_write(dyn_kv_txn *txn, void *arg)
     }
     switch (w->kind) {
     case WRITE_PUT:
-        return dyn_kv_put(txn, w->table, w->key, w->klen, w->val, w->vlen);
+        val = (unsigned char *)w->val;
+        vlen = w->vlen;
+        if ((rc = dyn_item_decode(val, vlen, a, &w->new_item)) != DYN_OK)
+            return rc;
+        break;
     case WRITE_DELETE:
-        rc = dyn_kv_del(txn, w->table, w->key, w->klen);
-        return rc == DYN_ENOTFOUND ? DYN_OK : rc;
+        if (w->old_item == NULL)
+            return DYN_OK;
+        break;
     case WRITE_UPDATE:
-        return apply_update(w, txn, a);
+        if ((rc = apply_update(w, a, &val, &vlen)) != DYN_OK)
+            return rc;
+        break;
+    default:
+        return DYN_EINTERNAL;
     }
-    return DYN_EINTERNAL;
+    /* the canonical encoding makes equal items equal bytes */
+    if (w->new_item != NULL && w->old_item != NULL && vlen == old_len &&
+        memcmp(val, old, vlen) == 0)
+        return DYN_OK;
+    if (w->new_item != NULL)
+        rc = dyn_kv_put(txn, w->table, w->key, w->klen, val, vlen);
+    else
+        rc = dyn_kv_del(txn, w->table, w->key, w->klen);
+    if (rc != DYN_OK)
+        return rc;
+    /* the log carries the item as stored (canonical numbers), not as the update spelled it */
+    Dyne__V1__AttributeValueMap *stored = w->new_item;
+    if (w->kind == WRITE_UPDATE && (rc = dyn_item_decode(val, vlen, a, &stored)) != DYN_OK)
+        return rc;
+    if ((rc = storage_ttl_index(txn, &part, w->key, w->klen, w->old_item, stored, a)) != DYN_OK)
+        return rc;
+    return storage_log_append(txn, &part, a, w->key, w->klen, w->old_item, stored, "", &w->lsn);
 }
 
 /* ReturnValues of an UpdateItem, from the images the apply left. */
@@ -406,6 +614,8 @@ write_done(void *arg, dyn_err rc)
         } else {
             dyne__internal__put_response__init(out);
             out->old_item = old;
+            out->has_lsn = w->lsn != 0;
+            out->lsn = w->lsn;
             resp = &out->base;
         }
     } else if (rc == DYN_OK && w->kind == WRITE_DELETE) {
@@ -415,6 +625,8 @@ write_done(void *arg, dyn_err rc)
         } else {
             dyne__internal__delete_response__init(out);
             out->old_item = old;
+            out->has_lsn = w->lsn != 0;
+            out->lsn = w->lsn;
             resp = &out->base;
         }
     } else if (rc == DYN_OK) {
@@ -423,6 +635,8 @@ write_done(void *arg, dyn_err rc)
             rc = DYN_ENOMEM;
         } else {
             dyne__internal__update_response__init(out);
+            out->has_lsn = w->lsn != 0;
+            out->lsn = w->lsn;
             rc = update_attributes(w, a, &out->attributes);
             resp = &out->base;
         }
@@ -452,6 +666,7 @@ submit_write(dyn_rpc_call *call, storage *st, const char *pid, ProtobufCBinaryDa
     if (rc != DYN_OK)
         return dyn_rpc_call_fail(call, rc, "%s", msg ? msg : "invalid condition");
     w->call = call;
+    w->st = st;
     w->key = key.data;
     w->klen = key.len;
     w->cond = cond;
@@ -632,5 +847,9 @@ const dyn_rpc_method storage_methods[] = {
     { "Update", h_update },
     { "Range", storage_h_range },
     { "PartitionStats", h_partition_stats },
+    { "ReadChanges", storage_h_read_changes },
+    { "RegisterConsumer", storage_h_register_consumer },
+    { "SetPartitionTtl", storage_h_set_partition_ttl },
+    { "ScanExpired", storage_h_scan_expired },
     { NULL, NULL },
 };

@@ -25,6 +25,14 @@ dyn_err storage_h_range(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufC
 /* The dyne.internal.Storage method table; ctx for every handler is the storage. */
 extern const dyn_rpc_method storage_methods[];
 
+/* The change log's background work (changelog.c). Startup: gives every partition its log,
+ * expiry and consumer tables, seeds the node's clock from the newest records, and starts the
+ * thread that trims each log every few seconds (records older than retention_s seconds that
+ * every registered consumer has passed; the newest is kept) and rebuilds TTL expiry indexes.
+ * One per process; stop before storage_free. */
+dyn_err storage_log_start(storage *st, int64_t retention_s);
+void storage_log_stop(void);
+
 /* Registers the node in etcd (/dyne/nodes/<node_id> -> NodeMeta{addr}) under a lease of ttl_s
  * seconds kept alive in the background; re-registers if the lease is lost. meta is borrowed
  * for the life of the process. */

@@ -80,6 +80,36 @@ def stubs():
     return _STUBS
 
 
+_INTERNAL = None
+
+
+def internal_stubs():
+    """Generates and imports the dyne.internal modules (storage, catalog) next to the dyne.v1 ones
+    of stubs(), so both share one `proto` package (once per process)."""
+    global _INTERNAL
+    if _INTERNAL:
+        return _INTERNAL
+    s = stubs()
+    root = _root()
+    out = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(s.ddb.__file__))))
+    plugin = shutil.which("grpc_python_plugin") or "/usr/bin/grpc_python_plugin"
+    subprocess.check_call(["protoc", "--proto_path=" + root, "--python_out=" + out,
+                           "--grpc_python_out=" + out, "--plugin=protoc-gen-grpc_python=" + plugin,
+                           "proto/dyne/internal/storage.proto", "proto/dyne/internal/catalog.proto"],
+                          cwd=root)
+    for d, _, _ in os.walk(out):
+        open(os.path.join(d, "__init__.py"), "a").close()
+    import importlib
+    importlib.invalidate_caches()
+    mods = {
+        "storage": importlib.import_module("proto.dyne.internal.storage_pb2"),
+        "storage_grpc": importlib.import_module("proto.dyne.internal.storage_pb2_grpc"),
+        "catalog": importlib.import_module("proto.dyne.internal.catalog_pb2"),
+    }
+    _INTERNAL = type("InternalStubs", (), mods)
+    return _INTERNAL
+
+
 # ---- DynamoDB JSON <-> dyne.v1 protobuf, generic over descriptors ----
 
 def _is_wrapper(desc):

@@ -1,0 +1,95 @@
+/* services/storage -- the per-partition change log (LSNs, hybrid-logical-clock timestamps,
+ * consumers and trimming) and the TTL expiry index, shared by storage.c, changelog.c and ttl.c.
+ * Private to the storage node. */
+#ifndef DYN_SERVICES_STORAGE_CHANGELOG_H
+#define DYN_SERVICES_STORAGE_CHANGELOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "libs/arena/arena.h"
+#include "libs/item/item.h"
+#include "libs/kv/kv.h"
+#include "services/storage/storage.h"
+
+#define STORAGE_PRINCIPAL_TTL "dynamodb.amazonaws.com"   /* TTL deletes, as DynamoDB shows them */
+
+/* What the write path needs of one partition, copied out of the registry under its lock. */
+typedef struct storage_part {
+    char id[88];
+    char items[96];       /* WiredTiger tables: "p_<id>" */
+    char log[96];         /* "l_<id>": be64(lsn) -> packed ChangeRecord */
+    char expiry[96];      /* "x_<id>": be64(expiry second) || item key -> "" */
+    char consumers[96];   /* "c_<id>": consumer name -> be64(lsn) */
+    dyn_key_schema ks;    /* names in the arena given to storage_partition_get */
+    const char *ttl_attr; /* arena; NULL when TTL is off */
+    uint64_t ttl_gen;     /* bumped by every TTL change; the index is rebuilt for each */
+} storage_part;
+
+/* Table names of partition id (valid id: at most 80 characters). */
+void storage_part_tables(const char *id, storage_part *out);
+
+/* Copies partition id's state into *out (strings in arena a); false if unknown or a is out of
+ * memory. Takes the registry lock for reading: safe on the committer thread. */
+bool storage_partition_get(storage *st, const char *id, dyn_arena *a, storage_part *out);
+/* The ids of every partition (heap; free each and the array); *n set. */
+char **storage_partition_ids(storage *st, size_t *n);
+/* Sets (attr non-empty) or clears the partition's TTL attribute: the registry record first
+ * (synced), then memory, bumping ttl_gen when it changed. DYN_ENOTABLE if unknown. Blocks on the
+ * committer: never from an apply or done. */
+dyn_err storage_partition_set_ttl(storage *st, const char *id, const char *attr);
+/* Records that the expiry index reflects ttl_gen 'gen'; true if that is still the current gen. */
+bool storage_partition_ttl_built(storage *st, const char *id, uint64_t gen);
+/* True while a TTL change of partition id has not been reindexed yet. */
+bool storage_partition_ttl_pending(storage *st, const char *id, uint64_t *gen);
+
+/* ---- the log (changelog.c) ---- */
+
+/* Hybrid logical clock of this node: wall-clock ms << 16 | a counter, strictly increasing
+ * across calls (and across restarts once storage_log_start has seen the logs). Thread-safe. */
+uint64_t storage_hlc_now(void);
+
+/* Inside a write's apply: appends the change of item key (old -> new; NULL old = INSERT, NULL
+ * new = REMOVE) to the partition's log with the next LSN, computed from the last record visible
+ * to this transaction, so a group rolled back and re-run assigns the same LSNs again, without
+ * gaps or duplicates. *lsn on DYN_OK. Records and images are allocated in arena a. */
+dyn_err storage_log_append(dyn_kv_txn *txn, const storage_part *p, dyn_arena *a, const void *key,
+                           size_t klen, const Dyne__V1__AttributeValueMap *old_item,
+                           const Dyne__V1__AttributeValueMap *new_item, const char *principal,
+                           uint64_t *lsn);
+
+/* The highest LSN of a log table visible to txn; 0 if the log is empty. */
+dyn_err storage_log_last(dyn_kv_txn *txn, const char *log, uint64_t *lsn);
+
+/* Creates the log, expiry and consumer tables of partition id (idempotent). */
+dyn_err storage_log_tables_create(dyn_kv *kv, const char *id);
+/* Drops them; absent tables are fine. Not from the committer thread. */
+dyn_err storage_log_tables_drop(dyn_kv *kv, const char *id);
+
+/* Asks the background thread for a pass now (after a consumer moved or the TTL changed). */
+void storage_log_kick(void);
+
+/* ---- TTL (ttl.c) ---- */
+
+/* The whole-second expiry of an item: its attribute attr is a non-negative Number; fractions
+ * are cut (a value below now+1 is below now once cut). false when there is none. */
+bool storage_ttl_expiry(const Dyne__V1__AttributeValueMap *item, const char *attr, uint64_t *sec);
+/* Inside a write's apply: moves item key's expiry-index entry from what old_item had to what
+ * new_item has (either may be NULL) under the partition's TTL attribute. */
+dyn_err storage_ttl_index(dyn_kv_txn *txn, const storage_part *p, const void *key, size_t klen,
+                          const Dyne__V1__AttributeValueMap *old_item,
+                          const Dyne__V1__AttributeValueMap *new_item, dyn_arena *a);
+/* One background step of rebuilding partition id's expiry index after a TTL change; false when
+ * the index is complete (or the partition gone). */
+bool storage_ttl_rebuild_step(storage *st, const char *id);
+
+/* Handlers (ctx: the storage). */
+dyn_err storage_h_read_changes(dyn_rpc_call *call, const ProtobufCMessage *m,
+                               ProtobufCMessage **resp, void *ctx);
+dyn_err storage_h_register_consumer(dyn_rpc_call *call, const ProtobufCMessage *m,
+                                    ProtobufCMessage **resp, void *ctx);
+dyn_err storage_h_set_partition_ttl(dyn_rpc_call *call, const ProtobufCMessage *m,
+                                    ProtobufCMessage **resp, void *ctx);
+dyn_err storage_h_scan_expired(dyn_rpc_call *call, const ProtobufCMessage *m,
+                               ProtobufCMessage **resp, void *ctx);
+#endif /* DYN_SERVICES_STORAGE_CHANGELOG_H */
