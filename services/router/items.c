@@ -140,25 +140,53 @@ resolve_key(dyn_rpc_call *call, router *r, const char *table_name,
     return DYN_OK;
 }
 
+/* What a write's reply needs besides the storage answer. */
+typedef struct write_ctx {
+    dyn_rpc_call *call;
+    const char *table, *rcc;   /* ReturnConsumedCapacity */
+} write_ctx;
+
+static write_ctx *
+write_ctx_new(dyn_rpc_call *call, const char *table, const char *rcc)
+{
+    write_ctx *w = dyn_arena_alloc(dyn_rpc_call_arena(call), sizeof *w);
+    if (w != NULL) {
+        w->call = call;
+        w->table = table;
+        w->rcc = rcc;
+    }
+    return w;
+}
+
+/* Write units of a write: the larger of the item before and after, in 1 KB units. */
+static Dyne__V1__ConsumedCapacity *
+write_consumed(write_ctx *w, int64_t old_size, int64_t new_size)
+{
+    int64_t size = old_size > new_size ? old_size : new_size;
+    return router_consumed(dyn_rpc_call_arena(w->call), w->rcc, w->table,
+                           router_write_units(size), false);
+}
+
 /* ---- PutItem ---- */
 
 static void
 put_done(void *arg, dyn_err rc, ProtobufCMessage *resp, const char *errmsg)
 {
-    dyn_rpc_call *call = arg;
+    write_ctx *w = arg;
     Dyne__Internal__PutResponse *sr = (void *)resp;
     Dyne__V1__PutItemOutput *out = NULL;
 
     if (rc == DYN_OK) {
-        if ((out = dyn_arena_alloc(dyn_rpc_call_arena(call), sizeof *out)) == NULL) {
+        if ((out = dyn_arena_alloc(dyn_rpc_call_arena(w->call), sizeof *out)) == NULL) {
             rc = DYN_ENOMEM;
         } else {
             dyne__v1__put_item_output__init(out);
-            if (sr != NULL && sr->old_item != NULL && sr->old_item->n_values > 0)
+            if (sr->old_item != NULL && sr->old_item->n_values > 0)
                 out->attributes = sr->old_item;
+            out->consumedcapacity = write_consumed(w, sr->old_size, sr->new_size);
         }
     }
-    dyn_rpc_call_finish(call, rc, out ? &out->base : NULL, errmsg);
+    dyn_rpc_call_finish(w->call, rc, out ? &out->base : NULL, errmsg);
 }
 
 dyn_err
@@ -194,10 +222,13 @@ router_put_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage 
     FORWARD_COND(sreq, in);
     sreq->has_return_old = true;
     sreq->return_old = in->returnvalues != NULL && strcmp(in->returnvalues, "ALL_OLD") == 0;
+    write_ctx *wc = write_ctx_new(call, in->tablename, in->returnconsumedcapacity);
+    if (wc == NULL)
+        return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
     dyn_rpc_call_defer(call);
     dyn_rpc_client_call_async(router_storage(r, part->addr), "/dyne.internal.Storage/Put",
                               &sreq->base, &dyne__internal__put_response__descriptor,
-                              router_storage_deadline(r), a, put_done, call);
+                              router_storage_deadline(r), a, put_done, wc);
     return DYN_OK;
 }
 
@@ -206,6 +237,8 @@ router_put_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage 
 typedef struct get_ctx {
     dyn_rpc_call *call;
     const dyn_expr *proj;   /* ProjectionExpression / AttributesToGet; NULL: whole item */
+    const char *table, *rcc;
+    bool consistent;
 } get_ctx;
 
 static void
@@ -221,11 +254,15 @@ get_done(void *arg, dyn_err rc, ProtobufCMessage *resp, const char *errmsg)
             rc = DYN_ENOMEM;
         } else {
             dyne__v1__get_item_output__init(out);
-            if (sr != NULL && sr->item != NULL) {
+            int64_t size = 0;
+            if (sr->item != NULL) {
                 out->item = sr->item;
+                size = (int64_t)dyn_item_size(sr->item);   /* a projection costs the whole item */
                 if (g->proj != NULL)
                     rc = dyn_expr_project(g->proj, sr->item, a, &out->item);
             }
+            out->consumedcapacity = router_consumed(a, g->rcc, g->table,
+                                                    router_read_units(size, g->consistent), true);
         }
     }
     dyn_rpc_call_finish(g->call, rc, out ? &out->base : NULL, errmsg);
@@ -277,6 +314,9 @@ router_get_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage 
     sreq->consistent = in->has_consistentread && in->consistentread;
     g->call = call;
     g->proj = proj;
+    g->table = in->tablename;
+    g->rcc = in->returnconsumedcapacity;
+    g->consistent = sreq->consistent;
     dyn_rpc_call_defer(call);
     dyn_rpc_client_call_async(router_storage(r, part->addr), "/dyne.internal.Storage/Get",
                               &sreq->base, &dyne__internal__get_response__descriptor,
@@ -289,20 +329,21 @@ router_get_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage 
 static void
 delete_done(void *arg, dyn_err rc, ProtobufCMessage *resp, const char *errmsg)
 {
-    dyn_rpc_call *call = arg;
+    write_ctx *w = arg;
     Dyne__Internal__DeleteResponse *sr = (void *)resp;
     Dyne__V1__DeleteItemOutput *out = NULL;
 
     if (rc == DYN_OK) {
-        if ((out = dyn_arena_alloc(dyn_rpc_call_arena(call), sizeof *out)) == NULL) {
+        if ((out = dyn_arena_alloc(dyn_rpc_call_arena(w->call), sizeof *out)) == NULL) {
             rc = DYN_ENOMEM;
         } else {
             dyne__v1__delete_item_output__init(out);
-            if (sr != NULL && sr->old_item != NULL && sr->old_item->n_values > 0)
+            if (sr->old_item != NULL && sr->old_item->n_values > 0)
                 out->attributes = sr->old_item;
+            out->consumedcapacity = write_consumed(w, sr->old_size, 0);
         }
     }
-    dyn_rpc_call_finish(call, rc, out ? &out->base : NULL, errmsg);
+    dyn_rpc_call_finish(w->call, rc, out ? &out->base : NULL, errmsg);
 }
 
 dyn_err
@@ -335,10 +376,13 @@ router_delete_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessa
     sreq->has_return_old = true;
     sreq->return_old = in->returnvalues != NULL && strcmp(in->returnvalues, "ALL_OLD") == 0;
     FORWARD_COND(sreq, in);
+    write_ctx *wc = write_ctx_new(call, in->tablename, in->returnconsumedcapacity);
+    if (wc == NULL)
+        return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
     dyn_rpc_call_defer(call);
     dyn_rpc_client_call_async(router_storage(r, part->addr), "/dyne.internal.Storage/Delete",
                               &sreq->base, &dyne__internal__delete_response__descriptor,
-                              router_storage_deadline(r), a, delete_done, call);
+                              router_storage_deadline(r), a, delete_done, wc);
     return DYN_OK;
 }
 
@@ -347,20 +391,21 @@ router_delete_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessa
 static void
 update_done(void *arg, dyn_err rc, ProtobufCMessage *resp, const char *errmsg)
 {
-    dyn_rpc_call *call = arg;
+    write_ctx *w = arg;
     Dyne__Internal__UpdateResponse *sr = (void *)resp;
     Dyne__V1__UpdateItemOutput *out = NULL;
 
     if (rc == DYN_OK) {
-        if ((out = dyn_arena_alloc(dyn_rpc_call_arena(call), sizeof *out)) == NULL) {
+        if ((out = dyn_arena_alloc(dyn_rpc_call_arena(w->call), sizeof *out)) == NULL) {
             rc = DYN_ENOMEM;
         } else {
             dyne__v1__update_item_output__init(out);
-            if (sr != NULL && sr->attributes != NULL && sr->attributes->n_values > 0)
+            if (sr->attributes != NULL && sr->attributes->n_values > 0)
                 out->attributes = sr->attributes;
+            out->consumedcapacity = write_consumed(w, sr->old_size, sr->new_size);
         }
     }
-    dyn_rpc_call_finish(call, rc, out ? &out->base : NULL, errmsg);
+    dyn_rpc_call_finish(w->call, rc, out ? &out->base : NULL, errmsg);
 }
 
 dyn_err
@@ -405,9 +450,12 @@ router_update_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessa
     sreq->attribute_updates = (void *)in->attributeupdates;
     sreq->return_values = in->returnvalues;
     FORWARD_COND(sreq, in);
+    write_ctx *wc = write_ctx_new(call, in->tablename, in->returnconsumedcapacity);
+    if (wc == NULL)
+        return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
     dyn_rpc_call_defer(call);
     dyn_rpc_client_call_async(router_storage(r, part->addr), "/dyne.internal.Storage/Update",
                               &sreq->base, &dyne__internal__update_response__descriptor,
-                              router_storage_deadline(r), a, update_done, call);
+                              router_storage_deadline(r), a, update_done, wc);
     return DYN_OK;
 }

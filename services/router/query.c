@@ -41,6 +41,8 @@ typedef struct read_op {
     int64_t scanned, bytes;
     const Dyne__V1__AttributeValueMap *last;   /* last item evaluated */
     bool more;                     /* the page ended before the range did */
+    const char *rcc;               /* ReturnConsumedCapacity */
+    bool consistent;
 } read_op;
 
 /* The smallest byte string above every string that starts with p; NULL (unbounded) if none. */
@@ -108,6 +110,8 @@ read_finish(read_op *o, dyn_err rc, const char *errmsg)
             q->count = (int32_t)(o->count_only ? o->n_items : o->n_items);
             q->scannedcount = (int32_t)o->scanned;
             q->lastevaluatedkey = lek;
+            q->consumedcapacity = router_consumed(a, o->rcc, o->t.name,
+                                                  router_read_units(o->bytes, o->consistent), true);
             if (o->count_only)
                 q->n_items = 0;
             out = &q->base;
@@ -124,6 +128,8 @@ read_finish(read_op *o, dyn_err rc, const char *errmsg)
             s->count = (int32_t)o->n_items;
             s->scannedcount = (int32_t)o->scanned;
             s->lastevaluatedkey = lek;
+            s->consumedcapacity = router_consumed(a, o->rcc, o->t.name,
+                                                  router_read_units(o->bytes, o->consistent), true);
             out = &s->base;
         }
     }
@@ -506,6 +512,8 @@ router_query(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **r
     o->count_only = in->select != NULL && strcmp(in->select, "COUNT") == 0;
     o->limit = in->has_limit ? in->limit : 0;
     o->reverse = in->has_scanindexforward && !in->scanindexforward;
+    o->rcc = in->returnconsumedcapacity;
+    o->consistent = in->has_consistentread && in->consistentread;
     if ((rc = query_range(o, &kc)) != DYN_OK)
         return dyn_rpc_call_fail(call, rc, "cannot encode the key condition");
     const router_part *p = router_table_route(&o->t, dyn_keycodec_hash(kc.pk));
@@ -592,6 +600,8 @@ router_scan(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **re
     o->proj = proj;
     o->count_only = in->select != NULL && strcmp(in->select, "COUNT") == 0;
     o->limit = in->has_limit ? in->limit : 0;
+    o->rcc = in->returnconsumedcapacity;
+    o->consistent = in->has_consistentread && in->consistentread;
     o->seg_lo = 0;
     o->seg_hi = UINT64_MAX;
     if (in->has_totalsegments && in->totalsegments > 1) {

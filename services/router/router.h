@@ -74,6 +74,15 @@ typedef void (*router_job_fn)(router *r, dyn_rpc_call *call, const ProtobufCMess
 dyn_err router_admin_submit(router *r, dyn_rpc_call *call, const ProtobufCMessage *req,
                             router_job_fn fn);
 
+/* Capacity units (capacity.c): reads in 4 KB units (halved when eventually consistent), writes
+ * in 1 KB units, at least one unit; ConsumedCapacity for ReturnConsumedCapacity `mode` (NULL
+ * for NONE or absent), in arena a. */
+double router_read_units(int64_t bytes, bool consistent);
+double router_write_units(int64_t bytes);
+struct Dyne__V1__ConsumedCapacity;
+struct Dyne__V1__ConsumedCapacity *router_consumed(dyn_arena *a, const char *mode,
+                                                   const char *table, double units, bool read);
+
 /* Handlers (tables.c, items.c). */
 dyn_err router_create_table(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCMessage **, void *);
 dyn_err router_describe_table(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCMessage **, void *);

@@ -613,6 +613,9 @@ write_done(void *arg, dyn_err rc)
             rc = DYN_ENOMEM;
         } else {
             dyne__internal__put_response__init(out);
+            out->has_old_size = out->has_new_size = true;
+            out->old_size = w->old_item ? (int64_t)dyn_item_size(w->old_item) : 0;
+            out->new_size = w->new_item ? (int64_t)dyn_item_size(w->new_item) : 0;
             out->old_item = old;
             out->has_lsn = w->lsn != 0;
             out->lsn = w->lsn;
@@ -624,6 +627,9 @@ write_done(void *arg, dyn_err rc)
             rc = DYN_ENOMEM;
         } else {
             dyne__internal__delete_response__init(out);
+            out->has_old_size = out->has_new_size = true;
+            out->old_size = w->old_item ? (int64_t)dyn_item_size(w->old_item) : 0;
+            out->new_size = w->new_item ? (int64_t)dyn_item_size(w->new_item) : 0;
             out->old_item = old;
             out->has_lsn = w->lsn != 0;
             out->lsn = w->lsn;
@@ -635,6 +641,9 @@ write_done(void *arg, dyn_err rc)
             rc = DYN_ENOMEM;
         } else {
             dyne__internal__update_response__init(out);
+            out->has_old_size = out->has_new_size = true;
+            out->old_size = w->old_item ? (int64_t)dyn_item_size(w->old_item) : 0;
+            out->new_size = w->new_item ? (int64_t)dyn_item_size(w->new_item) : 0;
             out->has_lsn = w->lsn != 0;
             out->lsn = w->lsn;
             rc = update_attributes(w, a, &out->attributes);

@@ -552,6 +552,34 @@ def test_batches():
         "One or more parameter values were invalid: Type mismatch for key id expected: N actual: S")
 
 
+def test_consumed_capacity():
+    create("cap")
+    put = lambda item, **kw: cl.call("PutItem", dict({"TableName": "cap", "Item": item,
+                                                      "ReturnConsumedCapacity": "TOTAL"}, **kw))
+    r = put({"pk": {"S": "a"}, "v": {"S": "x" * 3000}})   # ~3 KB: 3 WCU
+    assert r["ConsumedCapacity"] == {"TableName": "cap", "CapacityUnits": 3.0,
+                                     "WriteCapacityUnits": 3.0}, r
+    r = put({"pk": {"S": "a"}, "v": {"S": "small"}})       # replacing 3 KB: max(old, new)
+    assert r["ConsumedCapacity"]["CapacityUnits"] == 3.0
+    r = put({"pk": {"S": "b"}, "v": {"S": "x" * 9000}})
+    g = cl.call("GetItem", {"TableName": "cap", "Key": {"pk": {"S": "b"}},
+                            "ReturnConsumedCapacity": "INDEXES", "ProjectionExpression": "pk"})
+    assert g["ConsumedCapacity"]["CapacityUnits"] == 1.5, g   # 3 x 4 KB, eventually consistent
+    assert g["ConsumedCapacity"]["Table"]["CapacityUnits"] == 1.5
+    g = cl.call("GetItem", {"TableName": "cap", "Key": {"pk": {"S": "zz"}}, "ConsistentRead": True,
+                            "ReturnConsumedCapacity": "TOTAL"})
+    assert g["ConsumedCapacity"]["CapacityUnits"] == 1.0   # a miss still costs one unit
+    d = cl.call("DeleteItem", {"TableName": "cap", "Key": {"pk": {"S": "nothing"}},
+                               "ReturnConsumedCapacity": "TOTAL"})
+    assert d["ConsumedCapacity"]["CapacityUnits"] == 1.0
+    u = cl.call("UpdateItem", {"TableName": "cap", "Key": {"pk": {"S": "b"}}, "UpdateExpression": "REMOVE v",
+                               "ReturnConsumedCapacity": "TOTAL"})
+    assert u["ConsumedCapacity"]["CapacityUnits"] == 9.0, u   # the item before: 9 KB
+    s = cl.call("Scan", {"TableName": "cap", "ReturnConsumedCapacity": "TOTAL", "ConsistentRead": True})
+    assert s["ConsumedCapacity"]["CapacityUnits"] == 1.0, s
+    assert "ConsumedCapacity" not in cl.call("GetItem", {"TableName": "cap", "Key": {"pk": {"S": "a"}}})
+
+
 def test_graceful_stop():
     # SIGTERM drains and exits 0 for every process
     for name in ("router", "storage"):
@@ -580,6 +608,7 @@ def main():
             ("update item", test_update_item),
             ("query and scan", test_query_and_scan),
             ("batches", test_batches),
+            ("consumed capacity", test_consumed_capacity),
             ("graceful stop", test_graceful_stop),
         ])
     finally:
