@@ -30,6 +30,7 @@ typedef struct batch_sub {
     const Dyne__V1__AttributeValueMap *key;   /* Get: the key as sent (UnprocessedKeys) */
     Dyne__V1__WriteRequest *write;     /* Write: the request as sent (UnprocessedItems) */
     const dyn_expr *proj;              /* Get: the table's projection */
+    bool consistent;                   /* Get: ConsistentRead */
     ProtobufCMessage *resp;
     dyn_err rc;
     const char *errmsg;
@@ -44,7 +45,44 @@ struct batch_op {
     batch_sub *subs;                   /* sorted by storage address */
     size_t n, next;                    /* subs; first sub of the next node group */
     atomic_size_t pending;             /* calls of the current group still out */
+    const char *rcc;                   /* ReturnConsumedCapacity */
 };
+
+static bool push(dyn_arena *a, void ***arr, size_t *n, void *v);
+
+/* ConsumedCapacity per table, each item's units rounded on its own (DynamoDB's batch rule). */
+static bool
+batch_consumed(batch_op *b, ProtobufCMessage ***list, size_t *n)
+{
+    dyn_arena *a = dyn_rpc_call_arena(b->call);
+    double *units;
+
+    if (b->rcc == NULL || strcmp(b->rcc, "NONE") == 0)
+        return true;
+    if ((units = dyn_arena_zalloc(a, sizeof *units * (b->ntables ? b->ntables : 1))) == NULL)
+        return false;
+    for (size_t i = 0; i < b->n; i++) {
+        batch_sub *s = &b->subs[i];
+        if (s->rc != DYN_OK)
+            continue;
+        if (b->get) {
+            const Dyne__Internal__GetResponse *g = (const void *)s->resp;
+            units[s->table] += router_read_units(g->item ? (int64_t)dyn_item_size(g->item) : 0,
+                                                 s->consistent);
+        } else {
+            /* Put and Delete responses carry the sizes in the same fields */
+            const Dyne__Internal__PutResponse *w = (const void *)s->resp;
+            units[s->table] += router_write_units(w->old_size > w->new_size ? w->old_size
+                                                                            : w->new_size);
+        }
+    }
+    for (size_t t = 0; t < b->ntables; t++) {
+        Dyne__V1__ConsumedCapacity *c = router_consumed(a, b->rcc, b->tables[t], units[t], b->get);
+        if (c == NULL || !push(a, (void ***)list, n, c))
+            return false;
+    }
+    return true;
+}
 
 static void batch_group(batch_op *b);
 
@@ -178,6 +216,9 @@ get_finish(batch_op *b)
             !push(a, (void ***)&out->unprocessedkeys, &out->n_unprocessedkeys, unp[t]))
             rc = DYN_ENOMEM;
     }
+    if (rc == DYN_OK &&
+        !batch_consumed(b, (ProtobufCMessage ***)&out->consumedcapacity, &out->n_consumedcapacity))
+        rc = DYN_ENOMEM;
     dyn_rpc_call_finish(b->call, rc, rc == DYN_OK ? &out->base : NULL, NULL);
 }
 
@@ -230,6 +271,9 @@ write_finish(batch_op *b)
         dyn_rpc_call_finish(b->call, last, NULL, lastmsg);
         return;
     }
+    if (rc == DYN_OK &&
+        !batch_consumed(b, (ProtobufCMessage ***)&out->consumedcapacity, &out->n_consumedcapacity))
+        rc = DYN_ENOMEM;
     dyn_rpc_call_finish(b->call, rc, rc == DYN_OK ? &out->base : NULL, NULL);
 }
 
@@ -359,6 +403,7 @@ router_batch_get_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMe
     b->call = call;
     b->r = ctx;
     b->get = true;
+    b->rcc = in->returnconsumedcapacity;
     b->ntables = in->n_requestitems;
     b->tables = dyn_arena_alloc(a, sizeof *b->tables * b->ntables);
     b->subs = dyn_arena_zalloc(a, sizeof *b->subs * (total ? total : 1));
@@ -391,6 +436,7 @@ router_batch_get_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMe
             s->table = i;
             s->key = ka->keys[j];
             s->proj = proj;
+            s->consistent = ka->has_consistentread && ka->consistentread;
             if (duplicate(b->subs, b->n, s, &g->key, keys))
                 return dyn_rpc_call_fail(call, DYN_EVALIDATION,
                                          "Provided list of item keys contains duplicates");
@@ -444,6 +490,7 @@ router_batch_write_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufC
                                  "Too many items requested for the BatchWriteItem call");
     b->call = call;
     b->r = ctx;
+    b->rcc = in->returnconsumedcapacity;
     b->ntables = in->n_requestitems;
     b->tables = dyn_arena_alloc(a, sizeof *b->tables * b->ntables);
     b->subs = dyn_arena_zalloc(a, sizeof *b->subs * (total ? total : 1));

@@ -578,6 +578,15 @@ def test_consumed_capacity():
     s = cl.call("Scan", {"TableName": "cap", "ReturnConsumedCapacity": "TOTAL", "ConsistentRead": True})
     assert s["ConsumedCapacity"]["CapacityUnits"] == 1.0, s
     assert "ConsumedCapacity" not in cl.call("GetItem", {"TableName": "cap", "Key": {"pk": {"S": "a"}}})
+    # batches round each item on its own: 1.5 KB + 6.5 KB -> 2 + 7 write units
+    w = cl.call("BatchWriteItem", {"ReturnConsumedCapacity": "TOTAL", "RequestItems": {"cap": [
+        {"PutRequest": {"Item": {"pk": {"S": "p1"}, "v": {"S": "x" * 1500}}}},
+        {"PutRequest": {"Item": {"pk": {"S": "p2"}, "v": {"S": "x" * 6600}}}}]}})
+    assert w["ConsumedCapacity"] == [{"TableName": "cap", "CapacityUnits": 9.0,
+                                      "WriteCapacityUnits": 9.0}], w
+    g = cl.call("BatchGetItem", {"ReturnConsumedCapacity": "TOTAL", "RequestItems": {"cap": {
+        "Keys": [{"pk": {"S": "p1"}}, {"pk": {"S": "p2"}}], "ConsistentRead": True}}})
+    assert g["ConsumedCapacity"][0]["CapacityUnits"] == 3.0, g   # 1 + 2 read units
 
 
 def test_graceful_stop():
