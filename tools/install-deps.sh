@@ -10,7 +10,7 @@ PKGS=(
   libnng-dev libwiredtiger-dev wiredtiger
   etcd-server etcd-client
   libcjson-dev libmicrohttpd-dev libssl-dev libxxhash-dev zlib1g-dev
-  python3 python3-grpcio python3-protobuf
+  python3 python3-grpcio python3-protobuf python3-boto3 awscli
   curl ca-certificates procps
 )
 

@@ -82,6 +82,51 @@ void dyn_rpc_call_defer(dyn_rpc_call *call);
 void dyn_rpc_call_finish(dyn_rpc_call *call, dyn_err rc, ProtobufCMessage *resp,
                          const char *errmsg);
 
+/* Local calls: run a registered method's handler in-process, exactly as for a gRPC call (same
+ * handler, same dyn_rpc_call_* helpers, sync return or defer + dyn_rpc_call_finish from any
+ * thread, same dyn_rpc_requests_total / duration metrics), for other front doors such as the
+ * DynamoDB HTTP endpoint. A local call counts as in flight: dyn_rpc_server_wait's drain waits for
+ * it, and no new one starts once the drain began. dyn_rpc_call_deadline_ms answers INT64_MAX,
+ * dyn_rpc_call_metadata NULL, dyn_rpc_call_cancelled false.
+ *
+ *   dyn_rpc_local_new(s, "dyne.v1.DynamoDB", "PutItem", &call, &in);   // in: PutItemInput
+ *   decode the request into dyn_rpc_call_arena(call) as an `in` message, then
+ *   dyn_rpc_local_run(call, req, done, arg);   // done fires exactly once
+ *   ... use done's resp/errmsg ..., then dyn_rpc_local_free(call).
+ *
+ * `done` gets rc and, on DYN_OK, resp (the handler's reply, NULL for an empty one); on an error
+ * errmsg is the message (from dyn_rpc_call_fail or dyn_rpc_call_finish) or NULL when the handler
+ * gave none. Both are borrowed until dyn_rpc_local_free. It runs on the thread that calls
+ * dyn_rpc_local_run (before that returns) when the handler answers synchronously, fails, or the
+ * method has no handler (DYN_EUNIMPLEMENTED, "<Op> is not implemented yet"); for a deferred
+ * handler on the thread that calls dyn_rpc_call_finish, possibly before dyn_rpc_local_run
+ * returns. */
+typedef void (*dyn_rpc_local_done_fn)(void *arg, dyn_err rc, const ProtobufCMessage *resp,
+                                      const char *errmsg);
+
+/* A new local call of `method` ("PutItem") of the service named `service` ("dyne.v1.DynamoDB").
+ * On DYN_OK *call is owned (dyn_rpc_local_free) and *input the request message type to decode
+ * into dyn_rpc_call_arena(*call). DYN_EUNKNOWNOP: no such service or method (counted as an
+ * UNIMPLEMENTED call of the unknown-path method); DYN_EUNAVAIL: the server is not started or is
+ * draining. Thread-safe. */
+dyn_err dyn_rpc_local_new(dyn_rpc_server *s, const char *service, const char *method,
+                          dyn_rpc_call **call, const ProtobufCMessageDescriptor **input);
+
+/* Runs the handler with req (borrowed until done fires; normally in the call's arena, of the
+ * type dyn_rpc_local_new gave). Call at most once per call. */
+void dyn_rpc_local_run(dyn_rpc_call *call, const ProtobufCMessage *req, dyn_rpc_local_done_fn done,
+                       void *arg);
+
+/* Ends a call whose request never reached its handler (it could not be decoded, or was refused
+ * before): counted in the method's metrics with rc; done is not called. Then dyn_rpc_local_free.
+ * Not after dyn_rpc_local_run. */
+void dyn_rpc_local_reject(dyn_rpc_call *call, dyn_err rc);
+
+/* Releases a local call (its arena, with the request and reply) and its in-flight count. Only
+ * before dyn_rpc_local_run or after its done fired: freeing a running call aborts. NULL is
+ * fine. */
+void dyn_rpc_local_free(dyn_rpc_call *call);
+
 /* Errors on the wire: status code dyn_err_grpc(rc), the message as status details, and trailing
  * metadata "dyn-err" = dyn_err_name(rc) (e.g. "EVALIDATION") plus "dyn-err-type" =
  * dyn_err_type(rc) (e.g. "ValidationException"), so clients recover the exact error. */

@@ -106,7 +106,19 @@ struct dyn_rpc_call {
     int watch_sent;                   /* last status sent; -1 none */
     bool watch_busy, watch_final;     /* a send batch is running; the status was started */
     dyn_rpc_call *watch_next;         /* list of active watchers */
+    /* local calls only (dyn_rpc_local_new); w is NULL for them */
+    dyn_rpc_server *local_srv;        /* non-NULL: a local call */
+    dyn_rpc_local_done_fn local_done; /* set by dyn_rpc_local_run */
+    void *local_arg;
+    atomic_int local_state;           /* LOCAL_NEW or LOCAL_BIT_* */
+    dyn_rpc_call *local_next;         /* the server's free list of local calls */
 };
+
+/* dyn_rpc_call.local_state: 0 (LOCAL_NEW) or these bits */
+#define LOCAL_NEW 0
+#define LOCAL_BIT_RUN 1    /* inside dyn_rpc_local_run: the call may not be recycled yet */
+#define LOCAL_BIT_DONE 2   /* done fired (or the call was rejected): it may be freed */
+#define LOCAL_BIT_FREE 4   /* dyn_rpc_local_free was called */
 
 typedef struct rpc_health_entry {
     char *name;   /* owned */
@@ -136,7 +148,11 @@ struct dyn_rpc_server {
     pthread_rwlock_t arm_lock;        /* write-held while setting stopping */
     atomic_bool stopping;             /* don't re-arm slots: the server is shutting down */
     atomic_bool serving;              /* /healthz answers 200 */
-    atomic_int inflight;              /* slots between request arrival and recycling */
+    atomic_int inflight;              /* slots between request arrival and recycling, plus
+                                         local calls between _new and _free */
+    pthread_mutex_t local_mu;         /* guards local_free */
+    dyn_rpc_call *local_free;         /* recycled local calls (arena kept), at most LOCAL_KEEP */
+    int nlocal_free;
     bool started, drained;
 };
 

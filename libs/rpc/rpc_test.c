@@ -28,6 +28,7 @@
 
 static atomic_int g_deferred_running;      /* finisher threads not yet done */
 static atomic_bool g_deferred_saw_cancel;  /* a finisher found its call cancelled */
+static atomic_bool g_wait_returned;        /* the last ts_wait_async's dyn_rpc_server_wait did */
 
 static void
 sleep_ms(int ms)
@@ -164,6 +165,7 @@ waiter_main(void *arg)
 {
     ts *t = arg;
     dyn_rpc_server_wait(t->s, t->grace_ms);
+    atomic_store(&g_wait_returned, true);
     return NULL;
 }
 
@@ -172,6 +174,7 @@ static void
 ts_wait_async(ts *t, int grace_ms)
 {
     t->grace_ms = grace_ms;
+    atomic_store(&g_wait_returned, false);
     pthread_create(&t->waiter, NULL, waiter_main, t);
 }
 
@@ -826,6 +829,198 @@ test_start_failure_cleans_up(void)
     dyn_rpc_server_free(s);
 }
 
+/* ---- local calls ------------------------------------------------------------------------ */
+
+typedef struct {          /* what one local call's done saw */
+    atomic_int fired;     /* times done ran */
+    dyn_err rc;
+    char text[64], method[32], errmsg[128];
+    bool had_resp, other_thread;
+    pthread_t runner;     /* the thread that called dyn_rpc_local_run */
+    dyn_rpc_call *free_me;   /* non-NULL: done frees the call itself */
+} lres;
+
+static void
+local_done(void *arg, dyn_err rc, const ProtobufCMessage *resp, const char *errmsg)
+{
+    lres *r = arg;
+    const Dyne__Test__EchoReply *out = (const void *)resp;
+
+    r->rc = rc;
+    r->had_resp = resp != NULL;
+    if (out != NULL) {
+        snprintf(r->text, sizeof r->text, "%s", out->text);
+        snprintf(r->method, sizeof r->method, "%s", out->method);
+    }
+    snprintf(r->errmsg, sizeof r->errmsg, "%s", errmsg != NULL ? errmsg : "(null)");
+    r->other_thread = !pthread_equal(pthread_self(), r->runner);
+    if (r->free_me != NULL)
+        dyn_rpc_local_free(r->free_me);
+    atomic_fetch_add(&r->fired, 1);
+}
+
+/* Creates, decodes (fills an EchoRequest in the call's arena) and runs one local call. */
+static dyn_rpc_call *
+local_echo(ts *t, const char *method, const char *text, int delay_ms, int fail, lres *r,
+           bool free_in_done)
+{
+    const ProtobufCMessageDescriptor *in = NULL;
+    dyn_rpc_call *call = NULL;
+    Dyne__Test__EchoRequest *q;
+
+    memset(r, 0, sizeof *r);
+    DT_OK(dyn_rpc_local_new(t->s, "dyne.test.Echo", method, &call, &in));
+    DT_TRUE(in == &dyne__test__echo_request__descriptor);
+    q = dyn_arena_alloc(dyn_rpc_call_arena(call), sizeof *q);
+    dyne__test__echo_request__init(q);
+    q->text = dyn_arena_strdup(dyn_rpc_call_arena(call), text);
+    q->delay_ms = delay_ms;
+    q->fail = fail;
+    r->runner = pthread_self();
+    r->free_me = free_in_done ? call : NULL;
+    dyn_rpc_local_run(call, &q->base, local_done, r);
+    return free_in_done ? NULL : call;
+}
+
+static void
+lres_wait(lres *r)
+{
+    for (int i = 0; i < 1000 && atomic_load(&r->fired) == 0; i++)
+        sleep_ms(5);
+    DT_EQ_INT(atomic_load(&r->fired), 1);
+}
+
+static void
+test_local_calls(void)
+{
+    static char body[1 << 16];
+    ts t;
+    lres r;
+    dyn_rpc_call *call;
+    const ProtobufCMessageDescriptor *in;
+    double ok_before, ok_after, inval, unimpl;
+
+    ts_start(&t);
+    DT_EQ_INT(http_get(t.http_port, "/metrics", body, sizeof body), 200);
+    ok_before = metric_value(body, "dyn_rpc_requests_total{method=\"Echo\",code=\"OK\"}");
+
+    /* synchronous: done runs before run returns, on this thread */
+    call = local_echo(&t, "Echo", "local hi", 0, 0, &r, false);
+    DT_EQ_INT(atomic_load(&r.fired), 1);
+    DT_TRUE(!r.other_thread);
+    DT_EQ_INT(r.rc, DYN_OK);
+    DT_TRUE(r.had_resp);
+    DT_EQ_STR(r.text, "local hi");
+    DT_EQ_STR(r.method, "Echo");
+    dyn_rpc_local_free(call);
+
+    /* handler error: the message from dyn_rpc_call_fail */
+    call = local_echo(&t, "Fail", "z", 0, DYN_EVALIDATION, &r, false);
+    DT_EQ_INT(atomic_load(&r.fired), 1);
+    DT_EQ_INT(r.rc, DYN_EVALIDATION);
+    DT_TRUE(!r.had_resp);
+    DT_EQ_STR(r.errmsg, "bad thing 7: z");
+    dyn_rpc_local_free(call);
+
+    /* deferred: done fires once, from the finisher's thread */
+    call = local_echo(&t, "Defer", "later", 50, 0, &r, false);
+    lres_wait(&r);
+    DT_TRUE(r.other_thread);
+    DT_EQ_INT(r.rc, DYN_OK);
+    DT_EQ_STR(r.text, "later");
+    dyn_rpc_local_free(call);
+    call = local_echo(&t, "Defer", "x", 10, DYN_ECONDFAIL, &r, false);
+    lres_wait(&r);
+    DT_EQ_INT(r.rc, DYN_ECONDFAIL);
+    DT_EQ_STR(r.errmsg, "deferred failure");
+    dyn_rpc_local_free(call);
+
+    /* a method without a handler, and names that are not methods at all */
+    call = local_echo(&t, "Unimpl", "x", 0, 0, &r, false);
+    DT_EQ_INT(r.rc, DYN_EUNIMPLEMENTED);
+    DT_EQ_STR(r.errmsg, "Unimpl is not implemented yet");
+    dyn_rpc_local_free(call);
+    DT_ERR(dyn_rpc_local_new(t.s, "dyne.test.Echo", "Nope", &call, &in), DYN_EUNKNOWNOP);
+    DT_TRUE(call == NULL);
+    DT_ERR(dyn_rpc_local_new(t.s, "dyne.test.Ech", "Echo", &call, &in), DYN_EUNKNOWNOP);
+    DT_ERR(dyn_rpc_local_new(t.s, "grpc.health.v1.Health", "Watch", &call, &in), DYN_EUNKNOWNOP);
+
+    /* freed from inside done, synchronously and deferred: recycled once the run returns */
+    local_echo(&t, "Echo", "self-free", 0, 0, &r, true);
+    DT_EQ_INT(atomic_load(&r.fired), 1);
+    local_echo(&t, "Defer", "self-free", 5, 0, &r, true);
+    lres_wait(&r);
+
+    /* rejected before the handler (undecodable request): counted, done never fires */
+    DT_OK(dyn_rpc_local_new(t.s, "dyne.test.Echo", "Echo", &call, &in));
+    dyn_rpc_local_reject(call, DYN_ESERIALIZATION);
+    dyn_rpc_local_free(call);
+
+    /* recycled calls start clean: many in a row reuse the free list */
+    for (int i = 0; i < 200; i++) {
+        char text[16];
+        snprintf(text, sizeof text, "n%d", i);
+        call = local_echo(&t, "Echo", text, 0, 0, &r, false);
+        DT_EQ_STR(r.text, text);
+        dyn_rpc_local_free(call);
+    }
+
+    DT_EQ_INT(http_get(t.http_port, "/metrics", body, sizeof body), 200);
+    ok_after = metric_value(body, "dyn_rpc_requests_total{method=\"Echo\",code=\"OK\"}");
+    DT_EQ_INT((long long)(ok_after - (ok_before < 0 ? 0 : ok_before)), 202);   /* 1 + self-free + 200 */
+    inval = metric_value(body, "dyn_rpc_requests_total{method=\"Echo\",code=\"INVALID_ARGUMENT\"}");
+    DT_TRUE(inval >= 1);
+    unimpl = metric_value(body, "dyn_rpc_requests_total{method=\"Unimpl\",code=\"UNIMPLEMENTED\"}");
+    DT_TRUE(unimpl >= 1);
+    DT_TRUE(metric_value(body, "dyn_rpc_requests_total{method=\"_unknown\",code=\"UNIMPLEMENTED\"}") >= 3);
+    ts_stop(&t);
+}
+
+static void
+test_local_calls_drain(void)
+{
+    ts t;
+    lres r;
+    dyn_rpc_call *call, *late = NULL;
+    const ProtobufCMessageDescriptor *in;
+
+    /* not started yet: refused */
+    dyn_rpc_server_opts o = { .listen = "127.0.0.1:0" };
+    dyn_rpc_server *idle = dyn_rpc_server_new(&o);
+    dyn_rpc_server_add_service(idle, &dyne__test__echo__descriptor, echo_methods, NULL);
+    DT_ERR(dyn_rpc_local_new(idle, "dyne.test.Echo", "Echo", &call, &in), DYN_EUNAVAIL);
+    dyn_rpc_server_free(idle);
+
+    ts_start(&t);
+    call = local_echo(&t, "Defer", "drain", 1500, 0, &r, false);
+    ts_wait_async(&t, 5000);
+    dyn_rpc_server_stop(t.s);
+    /* once draining, no new local call starts */
+    for (int i = 0; i < 100; i++) {
+        if (dyn_rpc_local_new(t.s, "dyne.test.Echo", "Echo", &late, &in) == DYN_EUNAVAIL)
+            break;
+        dyn_rpc_local_free(late);
+        late = NULL;
+        sleep_ms(5);
+    }
+    DT_ERR(dyn_rpc_local_new(t.s, "dyne.test.Echo", "Echo", &late, &in), DYN_EUNAVAIL);
+    DT_EQ_INT(atomic_load(&r.fired), 0);   /* the drain is waiting for it */
+    lres_wait(&r);
+    DT_EQ_INT(r.rc, DYN_OK);
+    sleep_ms(50);
+    /* still counted in flight until freed: the drain has not finished */
+    DT_TRUE(!atomic_load(&g_wait_returned));
+    dyn_rpc_local_free(call);
+    pthread_join(t.waiter, NULL);
+    t.waiter = 0;
+    grpc_channel_destroy(t.ch);
+    t.ch = NULL;
+    while (atomic_load(&g_deferred_running) > 0)
+        sleep_ms(5);
+    dyn_rpc_server_free(t.s);
+    grpc_shutdown();
+}
+
 DT_MAIN({ "success, metadata, deadline", test_success_metadata_deadline },
         { "handler error carries dyn-err", test_handler_error },
         { "unimplemented method and unknown path", test_unimplemented_and_unknown },
@@ -837,4 +1032,6 @@ DT_MAIN({ "success, metadata, deadline", test_success_metadata_deadline },
         { "drain waits for in-flight calls", test_drain_waits_for_inflight },
         { "drain cancels after the grace period", test_drain_grace_cancels },
         { "two servers; free without wait", test_two_servers_and_free_without_wait },
-        { "start failure cleans up", test_start_failure_cleans_up })
+        { "start failure cleans up", test_start_failure_cleans_up },
+        { "local calls", test_local_calls },
+        { "local calls and the drain", test_local_calls_drain })

@@ -24,6 +24,7 @@
 #define SLOTS_SMALL 2                     /* per worker for health and unknown paths */
 #define ST_SERVING GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
 #define ST_NOT_SERVING GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING
+#define LOCAL_KEEP 64                     /* recycled local calls kept (with their arena chunk) */
 
 static volatile sig_atomic_t g_sigterm;   /* set by the SIGTERM/SIGINT handler only */
 
@@ -188,6 +189,63 @@ rpc_call_send_status(dyn_rpc_call *c, dyn_err rc, const char *msg, grpc_byte_buf
     batch_or_die(c, ops, n, &c->tag);
 }
 
+/* ---- local calls ------------------------------------------------------------------------ */
+
+/* The request counter and duration of a local call, as rpc_call_send_status counts gRPC calls. */
+static void
+local_count(dyn_rpc_call *c, dyn_err rc)
+{
+    dyn_rpc_counter_add(requests_counter(c->m, dyn_rpc_status(rc)), 1);
+    dyn_rpc_counter_add(c->m->dur_sum, (uint64_t)(dyn_rpc_mono_ns() - c->start_ns) / 1000);
+    dyn_rpc_counter_add(c->m->dur_count, 1);
+}
+
+/* Back to the free list (or freed), then out of the in-flight count: the drain may finish and
+ * free the server as soon as that drops, so it goes last. */
+static void
+local_release(dyn_rpc_call *c)
+{
+    dyn_rpc_server *s = c->local_srv;
+
+    dyn_arena_reset(&c->arena);
+    c->m = NULL;
+    c->errmsg = NULL;
+    c->deferred = false;
+    c->local_done = NULL;
+    c->local_arg = NULL;
+    atomic_store(&c->finished, false);
+    atomic_store(&c->local_state, LOCAL_NEW);
+    pthread_mutex_lock(&s->local_mu);
+    if (s->nlocal_free < LOCAL_KEEP) {
+        c->local_next = s->local_free;
+        s->local_free = c;
+        s->nlocal_free++;
+        c = NULL;
+    }
+    pthread_mutex_unlock(&s->local_mu);
+    if (c != NULL) {
+        dyn_arena_fini(&c->arena);
+        free(c);
+    }
+    atomic_fetch_sub(&s->inflight, 1);
+}
+
+/* The end of a local call's handler: count it, then hand the result to `done`. LOCAL_DONE is set
+ * first because done may free the call (dyn_rpc_local_free then waits for the run to return). */
+static void
+local_complete(dyn_rpc_call *c, dyn_err rc, ProtobufCMessage *resp, const char *errmsg)
+{
+    dyn_rpc_local_done_fn done = c->local_done;
+    void *arg = c->local_arg;
+
+    atomic_store(&c->finished, true);
+    local_count(c, rc);
+    if (rc != DYN_OK && errmsg == NULL)
+        errmsg = c->errmsg;
+    atomic_fetch_or(&c->local_state, LOCAL_BIT_DONE);
+    done(arg, rc, rc == DYN_OK ? resp : NULL, rc == DYN_OK ? NULL : errmsg);
+}
+
 /* Ends a unary call: the reply on DYN_OK, else the status, message and dyn-err metadata. */
 static void
 call_complete(dyn_rpc_call *c, dyn_err rc, ProtobufCMessage *resp, const char *errmsg)
@@ -200,6 +258,10 @@ call_complete(dyn_rpc_call *c, dyn_err rc, ProtobufCMessage *resp, const char *e
         errmsg = "handler replied with the wrong message type";
         dyn_log(DYN_LOG_ERROR, "RPC-REPLY-TYPE", "method=%s type=%s", c->m->name,
                 resp->descriptor->name);
+    }
+    if (c->local_srv != NULL) {
+        local_complete(c, rc, resp, errmsg);
+        return;
     }
     if (rc == DYN_OK)
         payload = dyn_rpc_pack(resp);
@@ -371,6 +433,7 @@ dyn_rpc_server_new(const dyn_rpc_server_opts *opts)
     if (s->opts.max_message == 0)
         s->opts.max_message = DEFAULT_MAX_MESSAGE;
     pthread_rwlock_init(&s->arm_lock, NULL);
+    pthread_mutex_init(&s->local_mu, NULL);
     atomic_init(&s->stopping, false);
     atomic_init(&s->serving, false);
     atomic_init(&s->inflight, 0);
@@ -636,6 +699,13 @@ dyn_rpc_server_free(dyn_rpc_server *s)
     free(s->methods);
     rpc_health_fini(&s->health);
     pthread_rwlock_destroy(&s->arm_lock);
+    while (s->local_free != NULL) {
+        dyn_rpc_call *c = s->local_free;
+        s->local_free = c->local_next;
+        dyn_arena_fini(&c->arena);
+        free(c);
+    }
+    pthread_mutex_destroy(&s->local_mu);
     free((char *)s->opts.listen);
     free((char *)s->opts.http_listen);
     free(s);
@@ -715,4 +785,140 @@ dyn_rpc_call_finish(dyn_rpc_call *call, dyn_err rc, ProtobufCMessage *resp, cons
         abort();
     }
     call_complete(call, rc, resp, errmsg);
+}
+
+/* ---- local calls: the public half ------------------------------------------------------- */
+
+/* The unary method "/<service>/<method>", or NULL. A linear walk: ~60 methods, short names. */
+static rpc_method *
+local_method(dyn_rpc_server *s, const char *service, const char *method)
+{
+    size_t ls = strlen(service);
+
+    for (size_t i = 0; i < s->nmethods; i++) {
+        rpc_method *m = s->methods[i];
+        if (m->kind == METHOD_UNARY && strcmp(m->name, method) == 0 && m->path[0] == '/' &&
+            strncmp(m->path + 1, service, ls) == 0 && m->path[1 + ls] == '/' &&
+            strcmp(m->path + 2 + ls, method) == 0)
+            return m;
+    }
+    return NULL;
+}
+
+dyn_err
+dyn_rpc_local_new(dyn_rpc_server *s, const char *service, const char *method,
+                  dyn_rpc_call **call, const ProtobufCMessageDescriptor **input)
+{
+    rpc_method *m = local_method(s, service, method);
+    dyn_rpc_call *c = NULL;
+    bool ok;
+
+    *call = NULL;
+    *input = NULL;
+    if (m == NULL) {
+        /* counted where gRPC counts unregistered paths: the generic method, added by start */
+        if (s->started && s->nmethods > 0 && s->methods[s->nmethods - 1]->kind == METHOD_GENERIC)
+            dyn_rpc_counter_add(requests_counter(s->methods[s->nmethods - 1],
+                                                 GRPC_STATUS_UNIMPLEMENTED),
+                                1);
+        return DYN_EUNKNOWNOP;
+    }
+    /* under the read lock, like re-arming a slot: once the drain has set `stopping`, every call
+     * it must wait for is already counted */
+    pthread_rwlock_rdlock(&s->arm_lock);
+    ok = s->started && !atomic_load(&s->stopping);
+    if (ok)
+        atomic_fetch_add(&s->inflight, 1);
+    pthread_rwlock_unlock(&s->arm_lock);
+    if (!ok)
+        return DYN_EUNAVAIL;
+
+    pthread_mutex_lock(&s->local_mu);
+    if (s->local_free != NULL) {
+        c = s->local_free;
+        s->local_free = c->local_next;
+        s->nlocal_free--;
+    }
+    pthread_mutex_unlock(&s->local_mu);
+    if (c == NULL) {
+        c = dyn_xcalloc(1, sizeof *c);
+        grpc_metadata_array_init(&c->req_md);   /* stays empty: dyn_rpc_call_metadata is NULL */
+        c->status_details = grpc_empty_slice();
+        atomic_init(&c->cancelled, false);
+        atomic_init(&c->finished, false);
+        atomic_init(&c->local_state, LOCAL_NEW);
+        dyn_arena_init(&c->arena, s->opts.arena_limit);
+        c->local_srv = s;
+    }
+    c->local_next = NULL;
+    c->m = m;
+    c->state = CALL_ACTIVE;
+    c->deadline = gpr_inf_future(GPR_CLOCK_REALTIME);
+    c->start_ns = dyn_rpc_mono_ns();
+    *call = c;
+    *input = m->desc->input;
+    return DYN_OK;
+}
+
+static void
+local_misuse(dyn_rpc_call *c, const char *what)
+{
+    dyn_log(DYN_LOG_ERROR, "RPC-LOCAL-MISUSE", "method=%s what=%s",
+            c->m != NULL ? c->m->name : "?", what);
+    abort();   /* a call used after its end would corrupt another request */
+}
+
+void
+dyn_rpc_local_run(dyn_rpc_call *call, const ProtobufCMessage *req, dyn_rpc_local_done_fn done,
+                  void *arg)
+{
+    dyn_rpc_call *c = call;
+    rpc_method *m = c->m;
+    ProtobufCMessage *resp = NULL;
+    int st;
+    dyn_err rc;
+
+    c->local_done = done;
+    c->local_arg = arg;
+    if (atomic_fetch_or(&c->local_state, LOCAL_BIT_RUN) != LOCAL_NEW)
+        local_misuse(c, "run twice or after reject");
+    if (m->handler == NULL) {
+        char *msg = dyn_arena_printf(&c->arena, "%s is not implemented yet", m->name);
+        call_complete(c, DYN_EUNIMPLEMENTED, NULL, msg);
+    } else {
+        rc = m->handler(c, req, &resp, m->ctx);
+        /* Deferred: whoever calls dyn_rpc_call_finish completes it, maybe already did. The call
+         * cannot be recycled under us: LOCAL_BIT_RUN makes dyn_rpc_local_free wait for us. */
+        if (!c->deferred)
+            call_complete(c, rc, resp, NULL);
+    }
+    st = atomic_fetch_and(&c->local_state, ~LOCAL_BIT_RUN);
+    if (st & LOCAL_BIT_FREE)   /* freed (from done) while we were still in here */
+        local_release(c);
+}
+
+void
+dyn_rpc_local_reject(dyn_rpc_call *call, dyn_err rc)
+{
+    if (atomic_load(&call->local_state) != LOCAL_NEW)
+        local_misuse(call, "reject after run");
+    local_count(call, rc);
+    atomic_store(&call->local_state, LOCAL_BIT_DONE);
+}
+
+void
+dyn_rpc_local_free(dyn_rpc_call *call)
+{
+    int st;
+
+    if (call == NULL)
+        return;
+    st = atomic_fetch_or(&call->local_state, LOCAL_BIT_FREE);
+    if (st & LOCAL_BIT_FREE)
+        local_misuse(call, "freed twice");
+    if ((st & LOCAL_BIT_RUN) && !(st & LOCAL_BIT_DONE))
+        local_misuse(call, "freed while its handler runs");
+    if (st & LOCAL_BIT_RUN)   /* inside done, on the running thread: the run releases it */
+        return;
+    local_release(call);
 }

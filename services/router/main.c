@@ -1,18 +1,25 @@
-/* services/router -- flags, the etcd connection, and the public gRPC server. */
+/* services/router -- flags, the etcd connection, the public gRPC server and the
+ * DynamoDB-compatible HTTP endpoint. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "libs/cfg/cfg.h"
 #include "libs/log/log.h"
 #include "libs/meta/meta.h"
 #include "libs/rpc/rpc.h"
+#include "libs/sigv4/sigv4.h"
 #include "proto/dyne/v1/dynamodb.pb-c.h"
 #include "proto/dyne/v1/streams.pb-c.h"
+#include "services/router/http.h"
 #include "services/router/router.h"
 
 static struct {
     char *listen, *http_listen, *etcd, *region, *account;
-    int workers, storage_deadline_ms;
+    char *ddb_listen, *auth, *credentials_file;
+    int workers, storage_deadline_ms, http_threads;
 } cfg;
 
 static const dyn_cfg_opt router_opts_tab[] = {
@@ -25,7 +32,44 @@ static const dyn_cfg_opt router_opts_tab[] = {
     DYN_CFG_INT("workers", "2", "completion-queue threads", &cfg.workers),
     DYN_CFG_INT("storage-deadline-ms", "10000", "deadline of one storage call",
                 &cfg.storage_deadline_ms),
+    DYN_CFG_STR("ddb-listen", "127.0.0.1:8000",
+                "DynamoDB-compatible HTTP endpoint address ('' = off)", &cfg.ddb_listen),
+    DYN_CFG_INT("http-threads", "2", "DynamoDB endpoint polling threads", &cfg.http_threads),
+    DYN_CFG_STR("auth", "dev",
+                "DynamoDB endpoint auth: sigv4 (verify signatures) or dev (accept any)",
+                &cfg.auth),
+    DYN_CFG_STR("credentials-file", "",
+                "sigv4 keys: 'AKID SECRET [TOKEN]' lines or an AWS credentials file; the "
+                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY environment adds one",
+                &cfg.credentials_file),
 };
+
+/* The key store for --auth=sigv4 (NULL for dev). false: the router must not start. */
+static bool
+auth_setup(dyn_sigv4_creds **creds)
+{
+    dyn_err e;
+
+    *creds = NULL;
+    if (strcmp(cfg.auth, "dev") == 0) {
+        dyn_log(DYN_LOG_WARN, "ROUTER-AUTH-DEV",
+                "auth=dev: the DynamoDB endpoint accepts ANY signature and unsigned requests; "
+                "use --auth=sigv4 --credentials-file=... outside development");
+        return true;
+    }
+    if (strcmp(cfg.auth, "sigv4") != 0) {
+        dyn_log(DYN_LOG_ERROR, "ROUTER-AUTH", "auth=%s (want sigv4 or dev)", cfg.auth);
+        return false;
+    }
+    e = dyn_sigv4_creds_load(cfg.credentials_file[0] ? cfg.credentials_file : NULL, true, creds);
+    if (e != DYN_OK) {
+        dyn_log(DYN_LOG_ERROR, "ROUTER-AUTH", "auth=sigv4 credentials_file=%s err=%s",
+                cfg.credentials_file, dyn_err_name(e));
+        return false;
+    }
+    dyn_log(DYN_LOG_INFO, "ROUTER-AUTH", "auth=sigv4 keys=%zu", dyn_sigv4_creds_count(*creds));
+    return true;
+}
 
 int
 main(int argc, char **argv)
@@ -34,7 +78,9 @@ main(int argc, char **argv)
     dyn_meta *meta = NULL;
     router *r = NULL;
     dyn_rpc_server *srv = NULL;
-    int rc, port = 0, http_port = 0;
+    router_http *ddb = NULL;
+    dyn_sigv4_creds *creds = NULL;
+    int rc, port = 0, http_port = 0, ddb_port = 0;
     dyn_err e;
 
     dyn_log_init("router", DYN_LOG_INFO);
@@ -44,6 +90,8 @@ main(int argc, char **argv)
     dyn_rpc_install_signals();
     rc = 1;
 
+    if (!auth_setup(&creds))
+        goto out;
     if ((meta = dyn_meta_open(cfg.etcd)) == NULL) {
         dyn_log(DYN_LOG_ERROR, "ROUTER-ETCD", "endpoint=%s", cfg.etcd);
         goto out;
@@ -68,15 +116,38 @@ main(int argc, char **argv)
         dyn_log(DYN_LOG_ERROR, "ROUTER-LISTEN", "listen=%s err=%s", cfg.listen, dyn_err_name(e));
         goto out;
     }
-    dyn_log(DYN_LOG_INFO, "ROUTER-READY", "grpc_port=%d http_port=%d", port, http_port);
+    if (cfg.ddb_listen[0] != '\0') {
+        router_http_opts ho = { .listen = cfg.ddb_listen,
+                                .threads = cfg.http_threads,
+                                .region = cfg.region,
+                                .creds = creds };
+        if ((e = router_http_start(srv, &ho, &ddb, &ddb_port)) != DYN_OK) {
+            dyn_log(DYN_LOG_ERROR, "ROUTER-DDB-LISTEN", "listen=%s err=%s", cfg.ddb_listen,
+                    dyn_err_name(e));
+            goto out;
+        }
+        dyn_log(DYN_LOG_INFO, "ROUTER-DDB-READY", "port=%d threads=%d auth=%s", ddb_port,
+                cfg.http_threads, cfg.auth);
+    }
+    dyn_log(DYN_LOG_INFO, "ROUTER-READY", "grpc_port=%d http_port=%d ddb_port=%d", port,
+            http_port, ddb_port);
+    /* SIGTERM: the HTTP endpoint drains first (its requests are local calls of srv), then gRPC */
+    while (!dyn_rpc_stopping()) {
+        struct timespec tick = { .tv_sec = 0, .tv_nsec = 200 * 1000000L };
+        nanosleep(&tick, NULL);
+    }
+    router_http_stop(ddb, 5000);
+    ddb = NULL;
     dyn_rpc_server_wait(srv, 5000);
     dyn_log(DYN_LOG_INFO, "ROUTER-STOP", "grpc_port=%d", port);
     rc = 0;
 out:
+    router_http_stop(ddb, 0);
     if (srv != NULL)
         dyn_rpc_server_free(srv);
     router_free(r);
     if (meta != NULL)
         dyn_meta_close(meta);
+    dyn_sigv4_creds_free(creds);
     return rc;
 }

@@ -346,9 +346,11 @@ class Proc:
 
 
 class Cluster:
-    """etcd + one storage node + one router on free loopback ports, data under a temp dir."""
+    """etcd + one storage node + one router on free loopback ports, data under a temp dir.
+    router_args: extra router flags (e.g. ["--auth=sigv4", "--credentials-file=..."]), after
+    the harness's own so they win."""
 
-    def __init__(self, tmp=None):
+    def __init__(self, tmp=None, router_args=None):
         self.tmp = tmp or tempfile.mkdtemp(prefix="dyne-test-", dir=os.environ.get("TEST_TMPDIR"))
         self.procs = {}
         self.etcd_port = free_port()
@@ -357,6 +359,8 @@ class Cluster:
         self.storage_http = free_port()
         self.router_port = free_port()
         self.router_http = free_port()
+        self.router_ddb = free_port()      # the DynamoDB-compatible HTTP endpoint
+        self.router_args = list(router_args or [])
 
     def start(self):
         self.start_etcd()
@@ -394,7 +398,8 @@ class Cluster:
         p = Proc("router", [binary("router"),
                             "--listen=127.0.0.1:%d" % self.router_port,
                             "--http-listen=127.0.0.1:%d" % self.router_http,
-                            "--etcd=127.0.0.1:%d" % self.etcd_port],
+                            "--ddb-listen=127.0.0.1:%d" % self.router_ddb,
+                            "--etcd=127.0.0.1:%d" % self.etcd_port] + self.router_args,
                  os.path.join(self.tmp, "router.log"))
         self.procs["router"] = p
         try:
@@ -405,6 +410,10 @@ class Cluster:
 
     def client(self):
         return Client("127.0.0.1:%d" % self.router_port)
+
+    def ddb_endpoint(self):
+        """URL of the router's DynamoDB-compatible HTTP endpoint (for boto3 / the AWS CLI)."""
+        return "http://127.0.0.1:%d" % self.router_ddb
 
     def stop(self):
         for name in ("router", "storage", "etcd"):
