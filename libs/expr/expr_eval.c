@@ -9,21 +9,27 @@
 
 /* ---- values ---- */
 
-const expr_av *
-expr_map_get(const expr_map *m, const char *key)
+static inline const expr_av *
+map_get(const expr_map *m, const char *key)
 {
     if (m == NULL)
         return NULL;
-    for (size_t i = 0; i < m->n_values; i++)
+    for (size_t i = 0, n = m->n_values; i < n; i++)
         if (expr_key_eq(m->values[i]->key, key))
             return m->values[i]->value;
     return NULL;
 }
 
 const expr_av *
+expr_map_get(const expr_map *m, const char *key)
+{
+    return map_get(m, key);
+}
+
+const expr_av *
 expr_path_get(const expr_map *item, const expr_path *p)
 {
-    const expr_av *v = expr_map_get(item, p->elems[0].name);
+    const expr_av *v = map_get(item, p->elems[0].name);
 
     for (uint32_t i = 1; i < p->n && v != NULL; i++) {
         const expr_elem *e = &p->elems[i];
@@ -53,17 +59,25 @@ num_of(const char *s, dyn_num *out)
     return s != NULL && dyn_num_parse(s, strlen(s), out, NULL) == DYN_OK;
 }
 
-bool
-expr_ev_from_av(const expr_av *av, expr_ev *out)
+/* num is set only for type N: nothing reads it otherwise. */
+static inline bool
+ev_from_av(const expr_av *av, expr_ev *out)
 {
-    memset(out, 0, sizeof *out);
-    if (av == NULL)
-        return true;
-    out->type = (int)av->value_case;
     out->av = av;
+    if (av == NULL) {
+        out->type = 0;
+        return true;
+    }
+    out->type = (int)av->value_case;
     if (out->type == DYNE__V1__ATTRIBUTE_VALUE__VALUE_N)
         return num_of(av->n, &out->num);
     return true;
+}
+
+bool
+expr_ev_from_av(const expr_av *av, expr_ev *out)
+{
+    return ev_from_av(av, out);
 }
 
 static bool
@@ -237,10 +251,9 @@ expr_base64(dyn_arena *a, const uint8_t *p, size_t n)
 static dyn_err
 eval_operand(const expr_node *n, const expr_map *item, expr_ev *out)
 {
-    memset(out, 0, sizeof *out);
     switch (n->kind) {
     case N_PATH:
-        return expr_ev_from_av(expr_path_get(item, &n->path), out) ? DYN_OK : DYN_EINTERNAL;
+        return ev_from_av(expr_path_get(item, &n->path), out) ? DYN_OK : DYN_EINTERNAL;
     case N_VALUE:
         out->type = (int)n->value->value_case;
         out->av = n->value;
@@ -255,6 +268,8 @@ eval_operand(const expr_node *n, const expr_map *item, expr_ev *out)
         expr_ev x;
         dyn_err rc = eval_operand(n->args[0], item, &x);
         int64_t size;
+        out->type = 0;
+        out->av = NULL;
         if (rc != DYN_OK || x.av == NULL)
             return rc;
         switch (x.type) {
@@ -277,6 +292,8 @@ eval_operand(const expr_node *n, const expr_map *item, expr_ev *out)
         return DYN_OK;
     }
     default:
+        out->type = 0;
+        out->av = NULL;
         return DYN_EINTERNAL;
     }
 }

@@ -57,7 +57,8 @@ typedef struct expr_tok {
     uint32_t start, len;   /* bytes into the expression text */
 } expr_tok;
 
-/* Splits text into toks (capacity len + 1, always ends with T_EOF); returns the count. */
+/* Splits text into toks (capacity len + 1, always ends with T_EOF); returns the count. text[len]
+ * must be '\0' (a sentinel that ends every scan), so a caller lexes a NUL-terminated copy. */
 uint32_t expr_lex(const char *text, uint32_t len, expr_tok *toks);
 
 /* Character classes of the expression grammar, indexed by byte. */
@@ -113,8 +114,8 @@ typedef struct expr_node {
     expr_path path;                  /* N_PATH */
     const expr_av *value;            /* N_VALUE; borrowed from ExpressionAttributeValues */
     const char *name;                /* N_FUNC: the name as written */
-    dyn_num num;                     /* N_VALUE of type N: parsed once here */
-    bool num_ok;
+    dyn_num num;                     /* N_VALUE of type N: parsed once here; unset unless */
+    bool num_ok;                     /* ... num_ok */
 } expr_node;
 
 typedef enum { U_SET, U_REMOVE, U_ADD, U_DELETE } expr_action_kind;
@@ -153,11 +154,20 @@ typedef struct expr_ev {
     dyn_num num;         /* valid for type N */
 } expr_ev;
 
-/* strcmp() == 0 for attribute names, which mostly differ in their first byte. */
+/* strcmp() == 0 for attribute names, which are short and mostly differ in their first byte:
+ * an inline loop beats a call to strcmp. */
 static inline bool
 expr_key_eq(const char *a, const char *b)
 {
-    return a[0] == b[0] && (a[0] == '\0' || strcmp(a + 1, b + 1) == 0);
+    if (a[0] != b[0])
+        return false;
+    while (*a == *b) {
+        if (*a == '\0')
+            return true;
+        a++;
+        b++;
+    }
+    return false;
 }
 
 const expr_av *expr_path_get(const expr_map *item, const expr_path *p);

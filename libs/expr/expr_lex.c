@@ -96,6 +96,7 @@ typedef struct word_key {
 static uint16_t reserved_slot[RESERVED_SLOTS];   /* index + 1 into reserved_words; 0 = empty */
 static word_key reserved_key[N_RESERVED];
 static pthread_once_t reserved_once = PTHREAD_ONCE_INIT;
+static bool reserved_ready;   /* set (release) when the table is built: skips pthread_once */
 
 /* false when name cannot be a reserved word (a byte that is not a letter). */
 static bool
@@ -131,6 +132,7 @@ reserved_build(void)
             h = (h + 1) & (RESERVED_SLOTS - 1);
         reserved_slot[h] = (uint16_t)(i + 1);
     }
+    __atomic_store_n(&reserved_ready, true, __ATOMIC_RELEASE);
 }
 
 bool
@@ -140,7 +142,8 @@ dyn_expr_is_reserved(const char *name, size_t len)
 
     if (len == 0 || len > RESERVED_MAX || !word_pack(name, len, &k))
         return false;
-    pthread_once(&reserved_once, reserved_build);
+    if (!__atomic_load_n(&reserved_ready, __ATOMIC_ACQUIRE))
+        pthread_once(&reserved_once, reserved_build);
     for (uint32_t h = word_hash(&k);; h = (h + 1) & (RESERVED_SLOTS - 1)) {
         uint16_t s = reserved_slot[h];
         if (s == 0)
@@ -215,34 +218,36 @@ keyword(const char *s, uint32_t n)
 uint32_t
 expr_lex(const char *s, uint32_t len, expr_tok *toks)
 {
+    /* s[len] is a NUL (see expr_int.h): no class bit and no operator, so the scans below stop
+     * on it without a bounds check. */
     const unsigned char *u = (const unsigned char *)s;
-    uint32_t i = 0, n = 0;
+    uint32_t i = 0;
+    expr_tok *t = toks;
 
-    for (;;) {
-        while (i < len && (expr_cclass[u[i]] & CC_SPACE))
+    for (;; t++) {
+        while (expr_cclass[u[i]] & CC_SPACE)
             i++;
-        expr_tok *t = &toks[n++];
         t->start = i;
         t->kw = KW_NONE;
         if (i >= len) {
             t->type = T_EOF;
             t->len = 0;
-            return n;
+            return (uint32_t)(t - toks) + 1;
         }
         unsigned char c = u[i];
         uint8_t cc = expr_cclass[c];
         uint32_t j = i + 1;
         if (cc & CC_START) {
-            while (j < len && (expr_cclass[u[j]] & CC_WORD))
+            while (expr_cclass[u[j]] & CC_WORD)
                 j++;
             t->type = T_IDENT;
             t->kw = keyword(s + i, j - i);
         } else if (c == '#' || c == ':') {
-            while (j < len && (expr_cclass[u[j]] & CC_WORD))
+            while (expr_cclass[u[j]] & CC_WORD)
                 j++;
             t->type = c == '#' ? T_NAME : T_VALUE;
         } else if (cc & CC_DIGIT) {
-            while (j < len && (expr_cclass[u[j]] & CC_DIGIT))
+            while (expr_cclass[u[j]] & CC_DIGIT)
                 j++;
             t->type = T_NUMBER;
         } else {
@@ -257,10 +262,10 @@ expr_lex(const char *s, uint32_t len, expr_tok *toks)
             case '+': t->type = T_PLUS; break;
             case '-': t->type = T_MINUS; break;
             case '<':
-                if (j < len && s[j] == '>') {
+                if (s[j] == '>') {
                     t->type = T_NE;
                     j++;
-                } else if (j < len && s[j] == '=') {
+                } else if (s[j] == '=') {
                     t->type = T_LE;
                     j++;
                 } else {
@@ -268,7 +273,7 @@ expr_lex(const char *s, uint32_t len, expr_tok *toks)
                 }
                 break;
             case '>':
-                if (j < len && s[j] == '=') {
+                if (s[j] == '=') {
                     t->type = T_GE;
                     j++;
                 } else {

@@ -40,12 +40,13 @@ typedef struct parser {
     const char *src;
     uint32_t len;
     expr_tok *toks;
-    uint32_t pos;
+    const expr_tok *tok;  /* the current token, in toks */
     uint32_t n_ops;
     bool failed;          /* syntax error, limit or out of memory: unwinding */
     dyn_err rc;
     const char *msg;      /* for failed: the message without the "Invalid X: " prefix */
     const char *err[E__COUNT];
+    bool any_err;         /* some err[] is set */
     expr_path **targets;  /* update/projection paths, for the overlap check */
     uint32_t n_targets, cap_targets;
     expr_action *actions;
@@ -86,7 +87,8 @@ key_cmp(const char *s, size_t len, const char *key)
         (out) = -1;                                                                            \
         if ((order) == NULL) {                                                                 \
             for (size_t i_ = 0; i_ < (n); i_++) {                                              \
-                if (key(i_)[1] == (s)[1] && key_cmp((s), (len), key(i_)) == 0) {               \
+                /* both start with the sigil: compare from the second byte */                \
+                if (key(i_)[1] == (s)[1] && key_cmp((s) + 2, (len) - 2, key(i_) + 2) == 0) {   \
                     (out) = (long)i_;                                                          \
                     break;                                                                     \
                 }                                                                              \
@@ -339,8 +341,8 @@ fail_msg(parser *p, const char *fmt, ...)
 static void
 syntax_error(parser *p)
 {
-    const expr_tok *t = &p->toks[p->pos];
-    uint32_t start = p->pos > 0 ? p->toks[p->pos - 1].start : t->start, end;
+    const expr_tok *t = p->tok;
+    uint32_t start = t > p->toks ? t[-1].start : t->start, end;
 
     if (t->type == T_EOF) {
         end = p->len;
@@ -369,30 +371,29 @@ semantic(parser *p, int cat, const char *fmt, ...)
     va_start(ap, fmt);
     p->err[cat] = dyn_arena_vprintf(p->a, fmt, ap);
     va_end(ap);
+    p->any_err = true;
     if (p->err[cat] == NULL)
         fail_nomem(p);
 }
 
-static const expr_tok *
+static inline const expr_tok *
 cur(const parser *p)
 {
-    return &p->toks[p->pos];
+    return p->tok;
 }
 
-static const expr_tok *
-peek(const parser *p, uint32_t k)
+/* The token after the current one (T_EOF stays put). */
+static inline const expr_tok *
+peek1(const parser *p)
 {
-    const expr_tok *t = &p->toks[p->pos];
-    while (k-- > 0 && t->type != T_EOF)
-        t++;
-    return t;
+    return p->tok->type != T_EOF ? p->tok + 1 : p->tok;
 }
 
-static void
+static inline void
 advance(parser *p)
 {
-    if (p->toks[p->pos].type != T_EOF)
-        p->pos++;
+    if (p->tok->type != T_EOF)
+        p->tok++;
 }
 
 static bool
@@ -434,10 +435,15 @@ count_op(parser *p)
 static char *
 tok_dup(parser *p, const expr_tok *t)
 {
-    char *s = palloc_raw(p, t->len + 1);
+    const char *src = p->src + t->start;
+    uint32_t n = t->len;
+    char *s = palloc_raw(p, n + 1);
+
     if (s != NULL) {
-        memcpy(s, p->src + t->start, t->len);
-        s[t->len] = '\0';
+        /* names are a few bytes: a loop is cheaper than calling memcpy */
+        for (uint32_t i = 0; i < n; i++)
+            s[i] = src[i];
+        s[n] = '\0';
     }
     return s;
 }
@@ -489,15 +495,25 @@ resolve_value(parser *p, const expr_tok *t)
 }
 
 /* The args array (filled in by the caller) follows the node in the same allocation. */
-static expr_node *
+static inline expr_node *
 new_node(parser *p, expr_node_kind kind, uint32_t n_args)
 {
     expr_node *n = palloc_raw(p, sizeof *n + n_args * sizeof(expr_node *));
     if (n == NULL)
         return NULL;
-    *n = (expr_node){ .kind = (uint8_t)kind, .n_args = n_args };
-    if (n_args > 0)
-        n->args = (expr_node **)(n + 1);
+    /* Field by field: a memset or compound literal of the whole node becomes rep stos; num is
+     * left unset, as it is read only under num_ok. */
+    n->kind = (uint8_t)kind;
+    n->op = 0;
+    n->parens = 0;
+    n->type_arg = 0;
+    n->n_args = n_args;
+    n->args = n_args > 0 ? (expr_node **)(n + 1) : NULL;
+    n->path.n = 0;
+    n->path.elems = NULL;
+    n->value = NULL;
+    n->name = NULL;
+    n->num_ok = false;
     return n;
 }
 
@@ -929,8 +945,10 @@ check_update_function(parser *p, expr_node *f, const char *name)
     }
 }
 
+/* The function name[0..len) names, with *canon its spelling as a static string; F_UNKNOWN
+ * (and *canon untouched) for none. */
 static expr_fn
-function_id(const parser *p, const char *name, uint32_t len)
+function_id(const parser *p, const char *name, uint32_t len, const char **canon)
 {
 #define FN(s) s, sizeof s - 1
     static const struct {
@@ -951,8 +969,10 @@ function_id(const parser *p, const char *name, uint32_t len)
 #undef FN
     bool update = p->kind == DYN_EXPR_UPDATE;
     for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)
-        if (fns[i].len == len && fns[i].update == update && memcmp(fns[i].name, name, len) == 0)
+        if (fns[i].len == len && fns[i].update == update && memcmp(fns[i].name, name, len) == 0) {
+            *canon = fns[i].name;
             return fns[i].fn;
+        }
     return F_UNKNOWN;
 }
 
@@ -965,10 +985,10 @@ parse_func(parser *p)
     expr_node *args[8], **argv = args, *f;
     uint32_t n = 0, cap = 8;
     bool update = p->kind == DYN_EXPR_UPDATE;
-    uint32_t name_len = cur(p)->len;
-    char *name = tok_dup(p, cur(p));
+    const char *name = NULL;
+    expr_fn fn = function_id(p, p->src + cur(p)->start, cur(p)->len, &name);
 
-    if (name == NULL)
+    if (name == NULL && (name = tok_dup(p, cur(p))) == NULL)
         return NULL;
     advance(p);
     advance(p);
@@ -995,7 +1015,7 @@ parse_func(parser *p)
         return NULL;
     memcpy(f->args, argv, n * sizeof *argv);
     f->name = name;
-    f->op = (uint8_t)function_id(p, name, name_len);
+    f->op = (uint8_t)fn;
     if (update) {
         check_update_function(p, f, name);
     } else {
@@ -1008,7 +1028,7 @@ parse_func(parser *p)
 static bool
 starts_function(const parser *p)
 {
-    return cur(p)->type == T_IDENT && peek(p, 1)->type == T_LPAREN && !is_keyword(p, cur(p));
+    return cur(p)->type == T_IDENT && peek1(p)->type == T_LPAREN && !is_keyword(p, cur(p));
 }
 
 /* Operand of a comparison, BETWEEN, IN or function: [( ] path | :value | function [ )]. */
@@ -1065,14 +1085,18 @@ check_between(parser *p, const expr_node *lo, const expr_node *hi)
     } else if (t1 == DYNE__V1__ATTRIBUTE_VALUE__VALUE_S || t1 == DYNE__V1__ATTRIBUTE_VALUE__VALUE_N ||
                t1 == DYNE__V1__ATTRIBUTE_VALUE__VALUE_B) {
         /* the numbers were parsed with the values; an unparsable one is not compared */
-        expr_ev a = { .type = t1, .av = lo->value }, b = { .type = t2, .av = hi->value };
-        bool ok = false;
-        if (t1 == DYNE__V1__ATTRIBUTE_VALUE__VALUE_N) {
+        expr_ev a, b;   /* num is read only for N */
+        bool ok = false, cmp = t1 != DYNE__V1__ATTRIBUTE_VALUE__VALUE_N;
+        a.type = t1;
+        a.av = lo->value;
+        b.type = t2;
+        b.av = hi->value;
+        if (!cmp && lo->num_ok && hi->num_ok) {
             a.num = lo->num;
             b.num = hi->num;
+            cmp = true;
         }
-        if ((t1 != DYNE__V1__ATTRIBUTE_VALUE__VALUE_N || (lo->num_ok && hi->num_ok)) &&
-            expr_ev_cmp(&a, &b, &ok) > 0 && ok)
+        if (cmp && expr_ev_cmp(&a, &b, &ok) > 0 && ok)
             what = "upper bound to be greater than or equal to lower bound";
     }
     if (what)
@@ -1527,6 +1551,7 @@ dyn_expr_parse(dyn_expr_ctx *ctx, dyn_expr_kind kind, const char *text, size_t l
     const char *what = kind_names[kind];
     const uint8_t *order;
     size_t n_order, i;
+    char *copy;
     bool ok;
 
     *out = NULL;
@@ -1551,10 +1576,16 @@ dyn_expr_parse(dyn_expr_ctx *ctx, dyn_expr_kind kind, const char *text, size_t l
         return *msg ? DYN_EVALIDATION : DYN_ENOMEM;
     }
     p.len = (uint32_t)len;
-    if ((p.toks = dyn_arena_alloc(p.a, (len + 1) * sizeof(expr_tok))) == NULL ||
+    /* the tokens, then a NUL-terminated copy of the text for expr_lex() and messages */
+    if ((p.toks = dyn_arena_alloc(p.a, (len + 1) * sizeof(expr_tok) + len + 1)) == NULL ||
         (e = palloc(&p, sizeof *e)) == NULL)
         return DYN_ENOMEM;
-    expr_lex(text, p.len, p.toks);
+    copy = (char *)(p.toks + len + 1);
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    p.src = copy;
+    expr_lex(copy, p.len, p.toks);
+    p.tok = p.toks;
     e->kind = kind;
 
     switch (kind) {
@@ -1580,7 +1611,7 @@ dyn_expr_parse(dyn_expr_ctx *ctx, dyn_expr_kind kind, const char *text, size_t l
         *msg = dyn_arena_printf(p.a, "Invalid %s: %s", what, p.msg);
         return *msg ? DYN_EVALIDATION : DYN_ENOMEM;
     }
-    for (i = 0; i < n_order; i++) {
+    for (i = 0; p.any_err && i < n_order; i++) {
         if (p.err[order[i]] != NULL) {
             *msg = dyn_arena_printf(p.a, "Invalid %s: %s", what, p.err[order[i]]);
             return *msg ? DYN_EVALIDATION : DYN_ENOMEM;

@@ -21,14 +21,33 @@ static const u128 pow10_tab[DYN_NUM_DIGITS_MAX + 1] = {
     (u128)P19 * 1000000000000000000ULL, (u128)P19 * P19,
 };
 
+static const uint64_t pow10_64[20] = {
+    1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL, 100000000ULL,
+    1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL, 10000000000000ULL,
+    100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL, 100000000000000000ULL,
+    1000000000000000000ULL, P19,
+};
+
 /* Exponent digits past this are not accumulated: any such exponent is out of range anyway, and
  * the total stays far from int64 overflow even after adding a (huge) digit count. */
 #define EXP_SATURATE 1000000000000000LL
 
-static int
+/* Decimal digits of v > 0: floor(log10(2) * bit length) is the count or one less. */
+static inline int
+u64_digits(uint64_t v)
+{
+    int t = ((64 - __builtin_clzll(v)) * 1233) >> 12;   /* 1233 / 4096 ~ log10(2) */
+
+    return t + (v >= pow10_64[t]);
+}
+
+static inline int
 u128_digits(u128 v)
 {
-    int d = 0;
+    int d = 20;   /* v >= 2^64 > 10^19 */
+
+    if ((uint64_t)(v >> 64) == 0)
+        return v == 0 ? 0 : u64_digits((uint64_t)v);
     while (d <= DYN_NUM_DIGITS_MAX && v >= pow10_tab[d])
         d++;
     return d;   /* 0 for 0; 39 means ">= 10^38" */
@@ -48,8 +67,89 @@ is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
+/* The common case, [+-]digits[.digits][(e|E)[+-]digits] with at most 19 mantissa digits and
+ * at most 4 exponent digits: one pass in 64 bits. false for anything else, and for a result out
+ * of range (the general parser decides, with its message). */
+static inline bool
+parse_short(const char *s, size_t len, dyn_num *out)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + len, *frac;
+    uint64_t c = 0, q;
+    unsigned d;
+    int32_t exp = 0;
+    size_t nd;
+    bool expo;
+
+    if (len == 0 || len > 28)
+        return false;
+    p += *p == '+' || *p == '-';
+    while (p < end && (d = *p - (unsigned)'0') < 10) {
+        c = c * 10 + d;
+        p++;
+    }
+    nd = (size_t)(p - (const unsigned char *)s) - (*s == '+' || *s == '-');
+    if (p < end && *p == '.') {
+        frac = ++p;
+        while (p < end && (d = *p - (unsigned)'0') < 10) {
+            c = c * 10 + d;
+            p++;
+        }
+        exp = -(int32_t)(p - frac);
+        nd += (size_t)(p - frac);
+    }
+    /* 19 digits (with any leading zeros) < 10^19 < 2^64: c did not wrap */
+    if (nd == 0 || nd > 19)
+        return false;
+    expo = p < end && (*p == 'e' || *p == 'E');
+    if (expo) {
+        const unsigned char *e0;
+        bool eneg;
+        int32_t e = 0;
+        p++;
+        eneg = p < end && *p == '-';
+        p += p < end && (*p == '+' || *p == '-');
+        for (e0 = p; p < end && (d = *p - (unsigned)'0') < 10 && p - e0 < 4; p++)
+            e = e * 10 + (int32_t)d;
+        if (p == e0)
+            return false;
+        exp += eneg ? -e : e;
+    }
+    if (p != end)
+        return false;
+    if (c == 0) {
+        out->coef = 0;
+        out->exp = 0;
+        out->neg = false;
+        return true;
+    }
+    while ((q = c / 10) * 10 == c) {
+        c = q;
+        exp++;
+    }
+    if (expo) {   /* without an exponent the magnitude is within 1E-19 .. 1E19 */
+        int adj = exp + u64_digits(c) - 1;
+        if (adj > DYN_NUM_ADJ_EXP_MAX || adj < DYN_NUM_ADJ_EXP_MIN)
+            return false;
+    }
+    out->coef = c;
+    out->exp = exp;
+    out->neg = *s == '-';
+    return true;
+}
+
+static dyn_err num_parse_general(const char *s, size_t len, dyn_num *out, const char **msg);
+
 dyn_err
 dyn_num_parse(const char *s, size_t len, dyn_num *out, const char **msg)
+{
+    if (s != NULL && parse_short(s, len, out))
+        return DYN_OK;
+    return num_parse_general(s, len, out, msg);
+}
+
+/* Everything else: exponents, long or invalid input. */
+static __attribute__((noinline)) dyn_err
+num_parse_general(const char *s, size_t len, dyn_num *out, const char **msg)
 {
     size_t i = 0, int_start, int_len, frac_start, frac_len = 0, m, p, q, k;
     bool neg = false, eneg = false;
@@ -174,10 +274,28 @@ sign_of(const dyn_num *n)
 static int
 cmp_mag(const dyn_num *a, const dyn_num *b)
 {
-    int da = u128_digits(a->coef), db = u128_digits(b->coef);
-    int ea = a->exp + da - 1, eb = b->exp + db - 1;
+    int da, db, ea, eb;
     u128 ca, cb;
 
+    if ((uint64_t)((a->coef | b->coef) >> 64) == 0) {
+        /* Both under 2^64 and exponents at most 19 apart: scale the one with the larger
+         * exponent to the other's; the product fits in 128 bits. */
+        int64_t d = (int64_t)a->exp - b->exp;
+        ca = a->coef;
+        cb = b->coef;
+        if (d >= 0 && d <= 19) {
+            ca = (u128)(uint64_t)ca * pow10_64[d];
+            return ca < cb ? -1 : ca > cb;
+        }
+        if (d < 0 && d >= -19) {
+            cb = (u128)(uint64_t)cb * pow10_64[-d];
+            return ca < cb ? -1 : ca > cb;
+        }
+    }
+    da = u128_digits(a->coef);
+    db = u128_digits(b->coef);
+    ea = a->exp + da - 1;
+    eb = b->exp + db - 1;
     if (ea != eb)
         return ea < eb ? -1 : 1;
     /* Same leading-digit exponent: compare the digit strings padded to 38 digits. */
