@@ -99,6 +99,11 @@ dyn_err dyn_expr_apply_update(const dyn_expr *e, const Dyne__V1__AttributeValueM
 dyn_err dyn_expr_project(const dyn_expr *e, const Dyne__V1__AttributeValueMap *item,
                          dyn_arena *a, Dyne__V1__AttributeValueMap **out);
 
+/* The distinct top-level attribute names any tree reads or writes (paths' first names: "a" for
+ * a.b[2]; projection roots; update targets and operands), in first-use order, into an array in
+ * arena a (names borrowed from the tree). e NULL gives none. DYN_ENOMEM on arena exhaustion. */
+dyn_err dyn_expr_top_names(const dyn_expr *e, dyn_arena *a, const char ***names, size_t *n);
+
 /* Sort-key operator of a Query's key condition. */
 typedef enum dyn_expr_key_op {
     DYN_EXPR_KEY_NONE = 0,   /* partition key only */

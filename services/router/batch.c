@@ -46,6 +46,8 @@ struct batch_op {
     size_t n, next;                    /* subs; first sub of the next node group */
     atomic_size_t pending;             /* calls of the current group still out */
     const char *rcc;                   /* ReturnConsumedCapacity */
+    router_table *tinfo;               /* Write: per table entry, as routed (its LSIs) */
+    bool metrics;                      /* Write: ReturnItemCollectionMetrics SIZE */
 };
 
 static bool push(dyn_arena *a, void ***arr, size_t *n, void *v);
@@ -55,7 +57,7 @@ static bool
 batch_consumed(batch_op *b, ProtobufCMessage ***list, size_t *n)
 {
     dyn_arena *a = dyn_rpc_call_arena(b->call);
-    double *units;
+    router_cap *units;
 
     if (b->rcc == NULL || strcmp(b->rcc, "NONE") == 0)
         return true;
@@ -67,17 +69,19 @@ batch_consumed(batch_op *b, ProtobufCMessage ***list, size_t *n)
             continue;
         if (b->get) {
             const Dyne__Internal__GetResponse *g = (const void *)s->resp;
-            units[s->table] += router_read_units(g->item ? (int64_t)dyn_item_size(g->item) : 0,
-                                                 s->consistent);
+            units[s->table].table +=
+                router_read_units(g->item ? (int64_t)dyn_item_size(g->item) : 0, s->consistent);
         } else {
             /* Put and Delete responses carry the sizes in the same fields */
             const Dyne__Internal__PutResponse *w = (const void *)s->resp;
-            units[s->table] += router_write_units(w->old_size > w->new_size ? w->old_size
-                                                                            : w->new_size);
+            units[s->table].table += router_write_units(w->old_size > w->new_size ? w->old_size
+                                                                                  : w->new_size);
+            router_cap_add_lsi_writes(&units[s->table], w->lsi_writes, w->n_lsi_writes);
         }
     }
     for (size_t t = 0; t < b->ntables; t++) {
-        Dyne__V1__ConsumedCapacity *c = router_consumed(a, b->rcc, b->tables[t], units[t], b->get);
+        Dyne__V1__ConsumedCapacity *c =
+            router_consumed_cap(a, b->rcc, b->tables[t], &units[t], b->get);
         if (c == NULL || !push(a, (void ***)list, n, c))
             return false;
     }
@@ -222,6 +226,48 @@ get_finish(batch_op *b)
     dyn_rpc_call_finish(b->call, rc, rc == DYN_OK ? &out->base : NULL, NULL);
 }
 
+/* ItemCollectionMetrics of the writes done on tables with LSIs, per table (asked with SIZE). */
+static bool
+batch_metrics(batch_op *b, Dyne__V1__BatchWriteItemOutput *out)
+{
+    dyn_arena *a = dyn_rpc_call_arena(b->call);
+    Dyne__V1__BatchWriteItemOutput__ItemCollectionMetricsEntry **per;
+
+    if (!b->metrics)
+        return true;
+    if ((per = dyn_arena_zalloc(a, sizeof *per * (b->ntables ? b->ntables : 1))) == NULL)
+        return false;
+    for (size_t i = 0; i < b->n; i++) {
+        batch_sub *s = &b->subs[i];
+        const router_table *t = &b->tinfo[s->table];
+        const Dyne__Internal__PutResponse *w = (const void *)s->resp;
+        if (s->rc != DYN_OK || t->n_lsis == 0 || !w->has_collection_size)
+            continue;
+        const Dyne__V1__AttributeValueMap *key =
+            s->write->putrequest ? s->write->putrequest->item : s->write->deleterequest->key;
+        Dyne__V1__ItemCollectionMetrics *m =
+            router_collection_metrics(a, t, key, w->collection_size);
+        if (m == NULL)
+            return false;
+        Dyne__V1__BatchWriteItemOutput__ItemCollectionMetricsEntry *e = per[s->table];
+        if (e == NULL) {
+            e = per[s->table] = dyn_arena_zalloc(a, sizeof *e);
+            Dyne__V1__ItemCollectionMetricsList *l = dyn_arena_zalloc(a, sizeof *l);
+            if (e == NULL || l == NULL)
+                return false;
+            dyne__v1__batch_write_item_output__item_collection_metrics_entry__init(e);
+            dyne__v1__item_collection_metrics_list__init(l);
+            e->key = (char *)b->tables[s->table];
+            e->value = l;
+            if (!push(a, (void ***)&out->itemcollectionmetrics, &out->n_itemcollectionmetrics, e))
+                return false;
+        }
+        if (!push(a, (void ***)&e->value->values, &e->value->n_values, m))
+            return false;
+    }
+    return true;
+}
+
 static void
 write_finish(batch_op *b)
 {
@@ -273,6 +319,8 @@ write_finish(batch_op *b)
     }
     if (rc == DYN_OK &&
         !batch_consumed(b, (ProtobufCMessage ***)&out->consumedcapacity, &out->n_consumedcapacity))
+        rc = DYN_ENOMEM;
+    if (rc == DYN_OK && !batch_metrics(b, out))
         rc = DYN_ENOMEM;
     dyn_rpc_call_finish(b->call, rc, rc == DYN_OK ? &out->base : NULL, NULL);
 }
@@ -491,15 +539,18 @@ router_batch_write_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufC
     b->call = call;
     b->r = ctx;
     b->rcc = in->returnconsumedcapacity;
+    b->metrics = in->returnitemcollectionmetrics != NULL &&
+                 strcmp(in->returnitemcollectionmetrics, "SIZE") == 0;
     b->ntables = in->n_requestitems;
     b->tables = dyn_arena_alloc(a, sizeof *b->tables * b->ntables);
+    b->tinfo = dyn_arena_zalloc(a, sizeof *b->tinfo * (b->ntables ? b->ntables : 1));
     b->subs = dyn_arena_zalloc(a, sizeof *b->subs * (total ? total : 1));
     keys = dyn_arena_zalloc(a, sizeof *keys * (total ? total : 1));
-    if (b->tables == NULL || b->subs == NULL || keys == NULL)
+    if (b->tables == NULL || b->tinfo == NULL || b->subs == NULL || keys == NULL)
         return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
     for (size_t i = 0; i < in->n_requestitems; i++) {
         const Dyne__V1__WriteRequestList *l = in->requestitems[i]->value;
-        router_table t = { 0 };
+        router_table *tp = &b->tinfo[i], t = { 0 };
         b->tables[i] = in->requestitems[i]->key;
         for (size_t j = 0; j < l->n_values; j++) {
             Dyne__V1__WriteRequest *w = l->values[j];
@@ -549,6 +600,7 @@ router_batch_write_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufC
             }
             b->n++;
         }
+        *tp = t;
     }
     sort_by_node(b->subs, b->n);
     dyn_rpc_call_defer(call);

@@ -163,6 +163,22 @@ router_table_get(router *r, const char *name, bool active_only, dyn_arena *a, ro
         if (t->parts[i].id == NULL || t->parts[i].addr == NULL)
             goto out;
     }
+    for (size_t i = 0; i < m->n_lsis && i < ROUTER_LSI_MAX; i++) {
+        const Dyne__Internal__LsiDef *d = m->lsis[i];
+        router_lsi *l = &t->lsis[t->n_lsis++];
+        const char *pt = d->projection_type ? d->projection_type : "ALL";
+        l->name = dyn_arena_strdup(a, d->name ? d->name : "");
+        l->sk_name = dyn_arena_strdup(a, d->sk_name ? d->sk_name : "");
+        l->sk_type = key_type(d->sk_type);
+        l->proj = strcmp(pt, "KEYS_ONLY") == 0 ? 'K' : strcmp(pt, "INCLUDE") == 0 ? 'I' : 'A';
+        l->n_non_key = d->n_non_key_attributes;
+        l->non_key = dyn_arena_alloc(a, sizeof *l->non_key * (l->n_non_key ? l->n_non_key : 1));
+        if (l->name == NULL || l->sk_name == NULL || l->non_key == NULL)
+            goto out;
+        for (size_t j = 0; j < l->n_non_key; j++)
+            if ((l->non_key[j] = dyn_arena_strdup(a, d->non_key_attributes[j])) == NULL)
+                goto out;
+    }
     rc = DYN_OK;
 out:
     pthread_rwlock_unlock(&r->cat_mu);
@@ -191,6 +207,15 @@ router_table_has_index(router *r, const char *table, const char *index)
     }
     pthread_rwlock_unlock(&r->cat_mu);
     return found;
+}
+
+const router_lsi *
+router_table_lsi(const router_table *t, const char *index)
+{
+    for (size_t i = 0; index != NULL && i < t->n_lsis; i++)
+        if (strcmp(t->lsis[i].name, index) == 0)
+            return &t->lsis[i];
+    return NULL;
 }
 
 const router_part *

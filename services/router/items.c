@@ -144,27 +144,47 @@ resolve_key(dyn_rpc_call *call, router *r, const char *table_name,
 typedef struct write_ctx {
     dyn_rpc_call *call;
     const char *table, *rcc;   /* ReturnConsumedCapacity */
+    router_table t;            /* the table as routed (its LSIs) */
+    const Dyne__V1__AttributeValueMap *key;   /* the Item or Key: ItemCollectionKey */
+    bool metrics;              /* ReturnItemCollectionMetrics SIZE */
 } write_ctx;
 
 static write_ctx *
-write_ctx_new(dyn_rpc_call *call, const char *table, const char *rcc)
+write_ctx_new(dyn_rpc_call *call, const char *table, const char *rcc, const router_table *t,
+              const Dyne__V1__AttributeValueMap *key, const char *metrics)
 {
     write_ctx *w = dyn_arena_alloc(dyn_rpc_call_arena(call), sizeof *w);
     if (w != NULL) {
         w->call = call;
         w->table = table;
         w->rcc = rcc;
+        w->t = *t;
+        w->key = key;
+        w->metrics = metrics != NULL && strcmp(metrics, "SIZE") == 0;
     }
     return w;
 }
 
-/* Write units of a write: the larger of the item before and after, in 1 KB units. */
+/* Write units of a write: the larger of the item before and after, in 1 KB units, plus the
+ * index writes of its LSIs (which consume the table's capacity, reported apart). */
 static Dyne__V1__ConsumedCapacity *
-write_consumed(write_ctx *w, int64_t old_size, int64_t new_size)
+write_consumed(write_ctx *w, int64_t old_size, int64_t new_size,
+               Dyne__Internal__LsiWrite *const *lsi, size_t n_lsi)
 {
     int64_t size = old_size > new_size ? old_size : new_size;
-    return router_consumed(dyn_rpc_call_arena(w->call), w->rcc, w->table,
-                           router_write_units(size), false);
+    router_cap cap = { .table = router_write_units(size) };
+
+    router_cap_add_lsi_writes(&cap, lsi, n_lsi);
+    return router_consumed_cap(dyn_rpc_call_arena(w->call), w->rcc, w->table, &cap, false);
+}
+
+/* ItemCollectionMetrics: only asked for (SIZE) and only for tables with LSIs, as DynamoDB. */
+static Dyne__V1__ItemCollectionMetrics *
+write_metrics(write_ctx *w, protobuf_c_boolean has_size, int64_t size)
+{
+    if (!w->metrics || w->t.n_lsis == 0 || !has_size)
+        return NULL;
+    return router_collection_metrics(dyn_rpc_call_arena(w->call), &w->t, w->key, size);
 }
 
 /* ---- PutItem ---- */
@@ -183,7 +203,10 @@ put_done(void *arg, dyn_err rc, ProtobufCMessage *resp, const char *errmsg)
             dyne__v1__put_item_output__init(out);
             if (sr->old_item != NULL && sr->old_item->n_values > 0)
                 out->attributes = sr->old_item;
-            out->consumedcapacity = write_consumed(w, sr->old_size, sr->new_size);
+            out->consumedcapacity = write_consumed(w, sr->old_size, sr->new_size, sr->lsi_writes,
+                                                   sr->n_lsi_writes);
+            out->itemcollectionmetrics =
+                write_metrics(w, sr->has_collection_size, sr->collection_size);
         }
     }
     dyn_rpc_call_finish(w->call, rc, out ? &out->base : NULL, errmsg);
@@ -222,7 +245,8 @@ router_put_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage 
     FORWARD_COND(sreq, in);
     sreq->has_return_old = true;
     sreq->return_old = in->returnvalues != NULL && strcmp(in->returnvalues, "ALL_OLD") == 0;
-    write_ctx *wc = write_ctx_new(call, in->tablename, in->returnconsumedcapacity);
+    write_ctx *wc = write_ctx_new(call, in->tablename, in->returnconsumedcapacity, &t, in->item,
+                                  in->returnitemcollectionmetrics);
     if (wc == NULL)
         return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
     dyn_rpc_call_defer(call);
@@ -340,7 +364,10 @@ delete_done(void *arg, dyn_err rc, ProtobufCMessage *resp, const char *errmsg)
             dyne__v1__delete_item_output__init(out);
             if (sr->old_item != NULL && sr->old_item->n_values > 0)
                 out->attributes = sr->old_item;
-            out->consumedcapacity = write_consumed(w, sr->old_size, 0);
+            out->consumedcapacity =
+                write_consumed(w, sr->old_size, 0, sr->lsi_writes, sr->n_lsi_writes);
+            out->itemcollectionmetrics =
+                write_metrics(w, sr->has_collection_size, sr->collection_size);
         }
     }
     dyn_rpc_call_finish(w->call, rc, out ? &out->base : NULL, errmsg);
@@ -376,7 +403,8 @@ router_delete_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessa
     sreq->has_return_old = true;
     sreq->return_old = in->returnvalues != NULL && strcmp(in->returnvalues, "ALL_OLD") == 0;
     FORWARD_COND(sreq, in);
-    write_ctx *wc = write_ctx_new(call, in->tablename, in->returnconsumedcapacity);
+    write_ctx *wc = write_ctx_new(call, in->tablename, in->returnconsumedcapacity, &t, in->key,
+                                  in->returnitemcollectionmetrics);
     if (wc == NULL)
         return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
     dyn_rpc_call_defer(call);
@@ -402,7 +430,10 @@ update_done(void *arg, dyn_err rc, ProtobufCMessage *resp, const char *errmsg)
             dyne__v1__update_item_output__init(out);
             if (sr->attributes != NULL && sr->attributes->n_values > 0)
                 out->attributes = sr->attributes;
-            out->consumedcapacity = write_consumed(w, sr->old_size, sr->new_size);
+            out->consumedcapacity = write_consumed(w, sr->old_size, sr->new_size, sr->lsi_writes,
+                                                   sr->n_lsi_writes);
+            out->itemcollectionmetrics =
+                write_metrics(w, sr->has_collection_size, sr->collection_size);
         }
     }
     dyn_rpc_call_finish(w->call, rc, out ? &out->base : NULL, errmsg);
@@ -450,7 +481,8 @@ router_update_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessa
     sreq->attribute_updates = (void *)in->attributeupdates;
     sreq->return_values = in->returnvalues;
     FORWARD_COND(sreq, in);
-    write_ctx *wc = write_ctx_new(call, in->tablename, in->returnconsumedcapacity);
+    write_ctx *wc = write_ctx_new(call, in->tablename, in->returnconsumedcapacity, &t, in->key,
+                                  in->returnitemcollectionmetrics);
     if (wc == NULL)
         return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
     dyn_rpc_call_defer(call);

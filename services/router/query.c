@@ -2,7 +2,10 @@
  * into ranges of encoded storage keys, reads them from the partitions in key order through the
  * storage Range RPC (asynchronously, one partition after another), and applies the filter and
  * the projection to what comes back. Limit counts items evaluated and a page holds at most 1 MB
- * of items read, both before the filter, as in DynamoDB. */
+ * of items read, both before the filter, as in DynamoDB. With IndexName naming an LSI the ranges
+ * are over the index's keys (the table's partition key, the index's sort key) and the storage
+ * node reads the index, fetching base items when the request needs attributes the index does
+ * not project. */
 #include <string.h>
 
 #include "libs/keycodec/keycodec.h"
@@ -43,6 +46,10 @@ typedef struct read_op {
     bool more;                     /* the page ended before the range did */
     const char *rcc;               /* ReturnConsumedCapacity */
     bool consistent;
+    const router_lsi *idx;         /* the LSI read; NULL: the table */
+    bool fetch;                    /* LSI: fetch base items (unprojected attributes needed) */
+    bool narrow;                   /* LSI, fetching for the filter only: answer the projection */
+    int64_t fetch_bytes;           /* LSI: sizes of the base items fetched */
 } read_op;
 
 /* The smallest byte string above every string that starts with p; NULL (unbounded) if none. */
@@ -98,6 +105,21 @@ read_finish(read_op *o, dyn_err rc, const char *errmsg)
     if (rc == DYN_OK && o->more && o->last != NULL &&
         (lek = dyn_item_key_map(&o->t.ks, o->last, a)) == NULL)
         rc = DYN_ENOMEM;
+    if (rc == DYN_OK && lek != NULL && o->idx != NULL) {
+        /* an index's LastEvaluatedKey holds the table's keys and the index's */
+        const Dyne__V1__AttributeValue *v = dyn_item_get(o->last, o->idx->sk_name);
+        Dyne__V1__AttributeValue *c = v ? dyn_item_value_dup(v, a) : NULL;
+        if (v != NULL && (c == NULL || dyn_item_put(lek, o->idx->sk_name, c, a) != DYN_OK))
+            rc = DYN_ENOMEM;
+    }
+    /* reads of an LSI are charged on its entries, base items fetched on the table */
+    router_cap cap = { 0 };
+    if (o->idx == NULL) {
+        cap.table = router_read_units(o->bytes, o->consistent);
+    } else {
+        cap.table = o->fetch_bytes > 0 ? router_read_units(o->fetch_bytes, o->consistent) : 0;
+        router_cap_add_lsi(&cap, o->idx->name, router_read_units(o->bytes, o->consistent));
+    }
     if (rc == DYN_OK && o->query) {
         Dyne__V1__QueryOutput *q = dyn_arena_alloc(a, sizeof *q);
         if (q == NULL) {
@@ -110,8 +132,7 @@ read_finish(read_op *o, dyn_err rc, const char *errmsg)
             q->count = (int32_t)(o->count_only ? o->n_items : o->n_items);
             q->scannedcount = (int32_t)o->scanned;
             q->lastevaluatedkey = lek;
-            q->consumedcapacity = router_consumed(a, o->rcc, o->t.name,
-                                                  router_read_units(o->bytes, o->consistent), true);
+            q->consumedcapacity = router_consumed_cap(a, o->rcc, o->t.name, &cap, true);
             if (o->count_only)
                 q->n_items = 0;
             out = &q->base;
@@ -128,12 +149,34 @@ read_finish(read_op *o, dyn_err rc, const char *errmsg)
             s->count = (int32_t)o->n_items;
             s->scannedcount = (int32_t)o->scanned;
             s->lastevaluatedkey = lek;
-            s->consumedcapacity = router_consumed(a, o->rcc, o->t.name,
-                                                  router_read_units(o->bytes, o->consistent), true);
+            s->consumedcapacity = router_consumed_cap(a, o->rcc, o->t.name, &cap, true);
             out = &s->base;
         }
     }
     dyn_rpc_call_finish(o->call, rc, out, errmsg);
+}
+
+/* The entry an LSI holds for item: the table's keys, the index's sort key and INCLUDE's
+ * attributes (values borrowed from item). */
+static dyn_err
+index_entry(const read_op *o, const Dyne__V1__AttributeValueMap *item, dyn_arena *a,
+            Dyne__V1__AttributeValueMap **out)
+{
+    const router_lsi *l = o->idx;
+    const char *fixed[3] = { o->t.ks.pk_name, o->t.ks.sk_name, l->sk_name };
+    Dyne__V1__AttributeValueMap *e = dyn_item_new(a);
+    dyn_err rc;
+
+    if (e == NULL)
+        return DYN_ENOMEM;
+    for (size_t i = 0; i < 3 + (l->proj == 'I' ? l->n_non_key : 0); i++) {
+        const char *name = i < 3 ? fixed[i] : l->non_key[i - 3];
+        const Dyne__V1__AttributeValue *v = dyn_item_get(item, name);
+        if (v != NULL && (rc = dyn_item_put(e, name, (Dyne__V1__AttributeValue *)v, a)) != DYN_OK)
+            return rc;
+    }
+    *out = e;
+    return DYN_OK;
 }
 
 /* One storage page came back: filter, project, and either finish or read on. */
@@ -164,6 +207,10 @@ range_done(void *arg, dyn_err rc, ProtobufCMessage *resp, const char *errmsg)
             read_finish(o, rc, NULL);
             return;
         }
+        if (!o->count_only && o->narrow && (rc = index_entry(o, item, a, &item)) != DYN_OK) {
+            read_finish(o, rc, NULL);
+            return;
+        }
         if (o->n_items == o->cap) {
             size_t cap = o->cap ? o->cap * 2 : 64;
             Dyne__V1__AttributeValueMap **bigger = dyn_arena_alloc(a, sizeof *bigger * cap);
@@ -179,6 +226,7 @@ range_done(void *arg, dyn_err rc, ProtobufCMessage *resp, const char *errmsg)
         o->items[o->n_items++] = item;
     }
     o->bytes += rr->has_bytes ? rr->bytes : 0;
+    o->fetch_bytes += rr->has_fetch_bytes ? rr->fetch_bytes : 0;
     if (rr->has_last_key) {   /* the storage page ended inside the range */
         o->more = true;
         read_finish(o, DYN_OK, NULL);
@@ -228,6 +276,11 @@ range_send(read_op *o, const router_part *p)
     q->has_limit = q->has_max_bytes = true;
     q->limit = o->limit > 0 ? (int32_t)(o->limit - o->scanned) : 0;
     q->max_bytes = PAGE_BYTES - o->bytes;
+    if (o->idx != NULL) {
+        q->index_name = (char *)o->idx->name;
+        q->has_fetch_base = true;
+        q->fetch_base = o->fetch;
+    }
     dyn_rpc_client_call_async(router_storage(o->r, p->addr), "/dyne.internal.Storage/Range",
                               &q->base, &dyne__internal__range_response__descriptor,
                               router_storage_deadline(o->r), a, range_done, o);
@@ -313,6 +366,52 @@ check_select(dyn_rpc_call *call, bool query, const char *select, bool has_index,
     return DYN_OK;
 }
 
+/* An ExclusiveStartKey on an LSI: the table's keys and the index's sort key, nothing else
+ * (dynalite's AWS-verified checks), encoded as the index key hash || enc(pk) || enc(index sk) ||
+ * enc(table sk). */
+static dyn_err
+index_start_key(read_op *o, const Dyne__V1__AttributeValueMap *esk, unsigned char **key,
+                size_t *klen)
+{
+    dyn_rpc_call *call = o->call;
+    dyn_arena *a = dyn_rpc_call_arena(call);
+    const router_lsi *l = o->idx;
+    const Dyne__V1__AttributeValue *pk, *sk, *isk = dyn_item_get(esk, l->sk_name);
+    Dyne__V1__AttributeValueMap *tk;
+    const char *msg = NULL;
+    size_t len, cap;
+    unsigned char *k;
+    dyn_err rc;
+
+    if (esk->n_values != 3 || isk == NULL || dyn_item_get(esk, o->t.ks.pk_name) == NULL ||
+        dyn_item_get(esk, o->t.ks.sk_name) == NULL)
+        return dyn_rpc_call_fail(call, DYN_EVALIDATION, "The provided starting key is invalid");
+    if ((isk->value_case == DYNE__V1__ATTRIBUTE_VALUE__VALUE_S && l->sk_type != 'S') ||
+        (isk->value_case == DYNE__V1__ATTRIBUTE_VALUE__VALUE_N && l->sk_type != 'N') ||
+        (isk->value_case == DYNE__V1__ATTRIBUTE_VALUE__VALUE_B && l->sk_type != 'B') ||
+        (isk->value_case != DYNE__V1__ATTRIBUTE_VALUE__VALUE_S &&
+         isk->value_case != DYNE__V1__ATTRIBUTE_VALUE__VALUE_N &&
+         isk->value_case != DYNE__V1__ATTRIBUTE_VALUE__VALUE_B))
+        return dyn_rpc_call_fail(call, DYN_EVALIDATION, "%s", DYN_ITEM_MSG_KEY_SCHEMA);
+    if ((tk = dyn_item_key_map(&o->t.ks, esk, a)) == NULL)
+        return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
+    rc = dyn_item_key_from_key(&o->t.ks, tk, a, &msg, &pk, &sk);
+    if (rc != DYN_OK)
+        return dyn_rpc_call_fail(call, DYN_EVALIDATION, "The provided starting key is invalid: %s",
+                                 msg ? msg : DYN_ITEM_MSG_KEY_SCHEMA);
+    if ((rc = dyn_keycodec_item_key(a, pk, NULL, &k, &len)) != DYN_OK)
+        return dyn_rpc_call_fail(call, DYN_EVALIDATION, "The provided starting key is invalid: %s",
+                                 DYN_ITEM_MSG_KEY_SCHEMA);
+    cap = len;
+    if ((rc = dyn_keycodec_append(a, &k, &len, &cap, isk)) != DYN_OK ||
+        (rc = dyn_keycodec_append(a, &k, &len, &cap, sk)) != DYN_OK)
+        return dyn_rpc_call_fail(call, DYN_EVALIDATION, "The provided starting key is invalid: %s",
+                                 DYN_ITEM_MSG_KEY_SCHEMA);
+    *key = k;
+    *klen = len;
+    return DYN_OK;
+}
+
 /* Table, index, ExclusiveStartKey: the checks that need the table. */
 static dyn_err
 open_table(read_op *o, const char *table, const char *index,
@@ -329,14 +428,17 @@ open_table(read_op *o, const char *table, const char *index,
     if (router_table_get(o->r, table, true, a, &o->t) != DYN_OK)
         return dyn_rpc_call_fail(call, DYN_ENOTABLE, "Requested resource not found");
     if (index != NULL) {
-        if (!router_table_has_index(o->r, table, index))
-            return dyn_rpc_call_fail(call, DYN_EVALIDATION,
-                                     "The table does not have the specified index: %s", index);
-        /* LSIs and GSIs are declared and described, but their contents arrive with their
-         * issues; answering from the base table would be wrong */
-        return dyn_rpc_call_fail(call, DYN_EUNIMPLEMENTED,
-                                 "%s on an index is not implemented yet",
-                                 o->query ? "Query" : "Scan");
+        if ((o->idx = router_table_lsi(&o->t, index)) == NULL) {
+            if (!router_table_has_index(o->r, table, index))
+                return dyn_rpc_call_fail(call, DYN_EVALIDATION,
+                                         "The table does not have the specified index: %s",
+                                         index);
+            /* GSIs are declared and described, but their contents arrive with their issue;
+             * answering from the base table would be wrong */
+            return dyn_rpc_call_fail(call, DYN_EUNIMPLEMENTED,
+                                     "%s on a global secondary index is not implemented yet",
+                                     o->query ? "Query" : "Scan");
+        }
     }
     if (o->t.nparts == 0)
         return dyn_rpc_call_fail(call, DYN_EUNAVAIL, "the table has no partitions");
@@ -348,7 +450,12 @@ open_table(read_op *o, const char *table, const char *index,
             o->order[j] = o->order[j - 1];
         o->order[j] = i;
     }
-    if (esk != NULL) {
+    if (esk != NULL && o->idx != NULL) {
+        if ((rc = index_start_key(o, esk, &k, &klen)) != DYN_OK)
+            return rc;
+        o->esk = k;
+        o->esk_len = klen;
+    } else if (esk != NULL) {
         rc = dyn_item_key_from_key(&o->t.ks, esk, a, &msg, &pk, &sk);
         if (rc == DYN_OK)
             rc = dyn_keycodec_item_key(a, pk, sk, &k, &klen);
@@ -371,6 +478,59 @@ check_values(dyn_rpc_call *call, const Dyne__V1__AttributeValueMap *m, const cha
 
     if (m != NULL && (rc = dyn_item_validate(m, dyn_rpc_call_arena(call), &msg)) != DYN_OK)
         return dyn_rpc_call_fail(call, rc, "%s%s", prefix, msg ? msg : "invalid attribute value");
+    return DYN_OK;
+}
+
+/* True when every attribute of names is in the LSI's projection. */
+static bool
+projected(const read_op *o, const char *const *names, size_t n)
+{
+    const router_lsi *l = o->idx;
+
+    if (l->proj == 'A')
+        return true;
+    for (size_t i = 0; i < n; i++) {
+        bool in = strcmp(names[i], o->t.ks.pk_name) == 0 ||
+                  strcmp(names[i], o->t.ks.sk_name) == 0 || strcmp(names[i], l->sk_name) == 0;
+        for (size_t j = 0; !in && l->proj == 'I' && j < l->n_non_key; j++)
+            in = strcmp(names[i], l->non_key[j]) == 0;
+        if (!in)
+            return false;
+    }
+    return true;
+}
+
+/* On an LSI, whether the base items must be fetched: Select ALL_ATTRIBUTES, or a projection or
+ * filter that reads attributes the index does not project (DynamoDB fetches those from the
+ * table for an LSI, and charges the whole item). */
+static dyn_err
+decide_fetch(read_op *o, const char *select, const dyn_expr *filter, const dyn_expr *proj)
+{
+    dyn_arena *a = dyn_rpc_call_arena(o->call);
+    const char **names;
+    size_t n;
+    dyn_err rc;
+
+    o->fetch = false;
+    if (o->idx == NULL || o->idx->proj == 'A')
+        return DYN_OK;
+    if (select != NULL && strcmp(select, "ALL_ATTRIBUTES") == 0) {
+        o->fetch = true;
+        return DYN_OK;
+    }
+    if (!o->count_only) {
+        if ((rc = dyn_expr_top_names(proj, a, &names, &n)) != DYN_OK)
+            return rc;
+        if (!projected(o, names, n)) {
+            o->fetch = true;
+            return DYN_OK;
+        }
+    }
+    if ((rc = dyn_expr_top_names(filter, a, &names, &n)) != DYN_OK)
+        return rc;
+    o->fetch = !projected(o, names, n);
+    /* fetched only to filter: the answer is still what the index projects */
+    o->narrow = o->fetch && proj == NULL;
     return DYN_OK;
 }
 
@@ -433,6 +593,23 @@ query_range(read_op *o, const dyn_expr_key_cond *kc)
         o->end = prefix_successor(a, k, klen, &sl);
         o->elen = sl;
         break;
+    }
+    /* An index key continues past its sort key (the table's sort key follows), so a bound that
+     * includes a sort-key value must cover every key it prefixes, and one that excludes it must
+     * skip them all: enc() is prefix-free, so those keys are exactly the ones below the
+     * bound's successor. */
+    if (o->idx != NULL && o->end_incl) {
+        o->end = prefix_successor(a, o->end, o->elen, &sl);
+        o->elen = o->end ? sl : 0;
+        o->end_incl = false;
+    }
+    if (o->idx != NULL && o->start_excl) {
+        unsigned char *s = prefix_successor(a, o->start, o->slen, &sl);
+        if (s == NULL)
+            return DYN_EVALIDATION;   /* nothing sorts above: cannot happen for a valid enc() */
+        o->start = s;
+        o->slen = sl;
+        o->start_excl = false;
     }
     /* resume after the ExclusiveStartKey: above it going forward, below it in reverse */
     if (o->esk != NULL) {
@@ -503,13 +680,17 @@ router_query(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **r
         .attributes_to_get = (const char *const *)in->attributestoget,
         .n_attributes_to_get = in->n_attributestoget,
     };
+    /* the key condition is checked against the queried key schema: an LSI's sort key */
     if ((rc = dyn_req_read_parse(DYN_EXPR_OP_QUERY, &rq, o->t.ks.pk_name, o->t.ks.pk_type,
-                                 o->t.ks.sk_name, o->t.ks.sk_type, a, &kc, &filter, &proj,
-                                 &msg)) != DYN_OK)
+                                 o->idx ? o->idx->sk_name : o->t.ks.sk_name,
+                                 o->idx ? o->idx->sk_type : o->t.ks.sk_type, a, &kc, &filter,
+                                 &proj, &msg)) != DYN_OK)
         return dyn_rpc_call_fail(call, rc, "%s", msg ? msg : "invalid query");
     o->filter = filter;
     o->proj = proj;
     o->count_only = in->select != NULL && strcmp(in->select, "COUNT") == 0;
+    if ((rc = decide_fetch(o, in->select, filter, proj)) != DYN_OK)
+        return dyn_rpc_call_fail(call, rc, "out of memory");
     o->limit = in->has_limit ? in->limit : 0;
     o->reverse = in->has_scanindexforward && !in->scanindexforward;
     o->rcc = in->returnconsumedcapacity;
@@ -599,6 +780,8 @@ router_scan(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **re
     o->filter = filter;
     o->proj = proj;
     o->count_only = in->select != NULL && strcmp(in->select, "COUNT") == 0;
+    if ((rc = decide_fetch(o, in->select, filter, proj)) != DYN_OK)
+        return dyn_rpc_call_fail(call, rc, "out of memory");
     o->limit = in->has_limit ? in->limit : 0;
     o->rcc = in->returnconsumedcapacity;
     o->consistent = in->has_consistentread && in->consistentread;

@@ -36,12 +36,25 @@ typedef struct router_part {
     uint64_t hash_start, hash_end;   /* inclusive */
 } router_part;
 
+#define ROUTER_LSI_MAX 5
+
+/* A local secondary index: the table's partition key, its own sort key. */
+typedef struct router_lsi {
+    const char *name, *sk_name;
+    char sk_type;                 /* 'S', 'N' or 'B' */
+    char proj;                    /* 'A' ALL, 'K' KEYS_ONLY, 'I' INCLUDE */
+    const char **non_key;         /* INCLUDE's attributes */
+    size_t n_non_key;
+} router_lsi;
+
 /* A table as the data path needs it, copied into a request arena. */
 typedef struct router_table {
     const char *name, *status;
     dyn_key_schema ks;
     size_t nparts;
     router_part *parts;
+    size_t n_lsis;
+    router_lsi lsis[ROUTER_LSI_MAX];
 } router_table;
 
 /* Copies the cached table into arena a. DYN_ENOTABLE if unknown (or not ACTIVE/UPDATING when
@@ -82,6 +95,29 @@ double router_write_units(int64_t bytes);
 struct Dyne__V1__ConsumedCapacity;
 struct Dyne__V1__ConsumedCapacity *router_consumed(dyn_arena *a, const char *mode,
                                                    const char *table, double units, bool read);
+/* Units of one operation split between the table and its LSIs (INDEXES shows the split;
+ * CapacityUnits is the sum). */
+typedef struct router_cap {
+    double table;
+    size_t n;
+    const char *lsi[ROUTER_LSI_MAX];   /* borrowed names */
+    double lsi_units[ROUTER_LSI_MAX];
+} router_cap;
+void router_cap_add_lsi(router_cap *c, const char *name, double units);
+struct Dyne__V1__ConsumedCapacity *router_consumed_cap(dyn_arena *a, const char *mode,
+                                                       const char *table, const router_cap *c,
+                                                       bool read);
+/* The LSI write units a storage write answer reports (repeated dyne.internal.LsiWrite). */
+struct Dyne__Internal__LsiWrite;
+void router_cap_add_lsi_writes(router_cap *c, struct Dyne__Internal__LsiWrite *const *w, size_t n);
+/* ItemCollectionMetrics of a write to a table with LSIs: {ItemCollectionKey: {pk: value},
+ * SizeEstimateRangeGB: [lo, hi]} from the collection's bytes; NULL on arena exhaustion. */
+struct Dyne__V1__ItemCollectionMetrics;
+struct Dyne__V1__ItemCollectionMetrics *
+router_collection_metrics(dyn_arena *a, const router_table *t,
+                          const Dyne__V1__AttributeValueMap *item_or_key, int64_t bytes);
+/* The LSI named index of t; NULL if none. */
+const router_lsi *router_table_lsi(const router_table *t, const char *index);
 
 /* Handlers (tables.c, items.c). */
 dyn_err router_create_table(dyn_rpc_call *, const ProtobufCMessage *, ProtobufCMessage **, void *);

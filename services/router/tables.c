@@ -609,6 +609,34 @@ finish_description(dyn_rpc_call *call, dyn_err rc, Dyne__V1__TableDescription *d
 
 /* ---- CreateTable ---- */
 
+/* The LSIs of a (validated) CreateTable as the partitions maintain them, in arena a. */
+static Dyne__Internal__LsiDef **
+lsi_defs(dyn_arena *a, const Dyne__V1__CreateTableInput *in)
+{
+    size_t n = in->n_localsecondaryindexes;
+    Dyne__Internal__LsiDef **defs = dyn_arena_alloc(a, sizeof *defs * (n ? n : 1));
+
+    for (size_t i = 0; defs != NULL && i < n; i++) {
+        const Dyne__V1__LocalSecondaryIndex *x = in->localsecondaryindexes[i];
+        Dyne__Internal__LsiDef *d = dyn_arena_alloc(a, sizeof *d);
+        if (d == NULL)
+            return NULL;
+        dyne__internal__lsi_def__init(d);
+        d->name = x->indexname;
+        for (size_t k = 0; k < x->n_keyschema; k++)
+            if (x->keyschema[k]->keytype != NULL && strcmp(x->keyschema[k]->keytype, "RANGE") == 0)
+                d->sk_name = x->keyschema[k]->attributename;
+        for (size_t k = 0; d->sk_name != NULL && k < in->n_attributedefinitions; k++)
+            if (strcmp(in->attributedefinitions[k]->attributename, d->sk_name) == 0)
+                d->sk_type = in->attributedefinitions[k]->attributetype;
+        d->projection_type = x->projection->projectiontype;
+        d->n_non_key_attributes = x->projection->n_nonkeyattributes;
+        d->non_key_attributes = x->projection->nonkeyattributes;
+        defs[i] = d;
+    }
+    return defs;
+}
+
 static void
 create_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
 {
@@ -650,6 +678,11 @@ create_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
     }
     if (in->n_keyschema == 2)
         ks.sk_name = in->keyschema[1]->attributename;
+    Dyne__Internal__LsiDef **lsis = lsi_defs(a, in);
+    if (lsis == NULL) {
+        finish_description(call, DYN_ENOMEM, NULL, 0);
+        return;
+    }
 
     /* one partition over the whole hash space; splits and multi-node placement: issue 6 */
     pm.partition_id = dyn_arena_printf(a, "%.16s.0", raw);
@@ -675,6 +708,8 @@ create_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
     m.partitions = pms;
     m.has_config_epoch = true;
     m.config_epoch = 1;
+    m.n_lsis = in->n_localsecondaryindexes;
+    m.lsis = lsis;
     if ((rc = meta_pack(a, &m, &buf, &len)) != DYN_OK) {
         finish_description(call, rc, NULL, 0);
         return;
@@ -701,6 +736,8 @@ create_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
     cp.partition_id = pm.partition_id;
     cp.key_schema = &ks;
     cp.table_name = in->tablename;
+    cp.n_lsis = in->n_localsecondaryindexes;
+    cp.lsis = lsis;
     for (int attempt = 0; attempt < 5; attempt++) {
         ProtobufCMessage *resp;
         const char *err = NULL;

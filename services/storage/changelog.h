@@ -14,6 +14,20 @@
 
 #define STORAGE_PRINCIPAL_TTL "dynamodb.amazonaws.com"   /* TTL deletes, as DynamoDB shows them */
 
+#define STORAGE_LSI_MAX 5   /* LSIs per table (reference §1.1) */
+
+/* One local secondary index of a partition (lsi.c), copied out of the registry. */
+typedef struct storage_lsi {
+    char table[96];           /* "i_<id>_<n>": be64(hash(pk)) || enc(pk) || enc(sk) || enc(table
+                                 sk) -> the projected entry (libs/item encoding) */
+    const char *name;         /* arena */
+    const char *sk_name;      /* arena */
+    char sk_type;             /* 'S', 'N' or 'B' */
+    char proj;                /* 'A' ALL, 'K' KEYS_ONLY, 'I' INCLUDE */
+    const char **non_key;     /* INCLUDE's attribute names, arena */
+    size_t n_non_key;
+} storage_lsi;
+
 /* What the write path needs of one partition, copied out of the registry under its lock. */
 typedef struct storage_part {
     char id[88];
@@ -21,9 +35,13 @@ typedef struct storage_part {
     char log[96];         /* "l_<id>": be64(lsn) -> packed ChangeRecord */
     char expiry[96];      /* "x_<id>": be64(expiry second) || item key -> "" */
     char consumers[96];   /* "c_<id>": consumer name -> be64(lsn) */
+    char sizes[96];       /* "s_<id>" (tables with LSIs): be64(hash(pk)) || enc(pk) -> be64(item
+                             collection bytes) */
     dyn_key_schema ks;    /* names in the arena given to storage_partition_get */
     const char *ttl_attr; /* arena; NULL when TTL is off */
     uint64_t ttl_gen;     /* bumped by every TTL change; the index is rebuilt for each */
+    size_t n_lsis;
+    storage_lsi lsis[STORAGE_LSI_MAX];
 } storage_part;
 
 /* Table names of partition id (valid id: at most 80 characters). */
@@ -68,6 +86,53 @@ dyn_err storage_log_tables_drop(dyn_kv *kv, const char *id);
 
 /* Asks the background thread for a pass now (after a consumer moved or the TTL changed). */
 void storage_log_kick(void);
+
+/* ---- local secondary indexes (lsi.c) ---- */
+
+/* The index writes of one item write, planned before anything is written. */
+typedef struct storage_lsi_plan {
+    struct {
+        const unsigned char *old_key, *new_key;   /* NULL: not in the index before / after */
+        size_t old_klen, new_klen;
+        const unsigned char *new_val;             /* the new entry's encoding */
+        size_t new_vlen;
+        bool write;                               /* new entry differs from the old one */
+        double units;                             /* write units (reference §2.2, 0/1/2 rule) */
+    } ix[STORAGE_LSI_MAX];
+    const unsigned char *coll_key;                /* the item collection: hash || enc(pk) */
+    size_t coll_klen;
+    int64_t coll_before, coll_after;              /* its bytes around the write */
+} storage_lsi_plan;
+
+/* Checks an item about to be stored against the partition's LSI sort keys, as DynamoDB does:
+ * "One or more parameter values were invalid: Type mismatch for Index Key <attr> Expected: S
+ * Actual: N IndexName: <idx>", an empty S/B, a value over 1024 bytes. DYN_EVALIDATION with *msg
+ * (arena a). An item without the attribute is simply absent from that index (sparse). */
+dyn_err storage_lsi_check(const storage_part *p, const Dyne__V1__AttributeValueMap *item,
+                          dyn_arena *a, const char **msg);
+/* Inside a write's apply, before anything is written: the entries of item key in every LSI
+ * before (old_item) and after (new_item; either may be NULL), their write units, and the item
+ * collection's size before and after. DYN_ECOLLECTION when a write that grows the collection
+ * would take it over the limit (nothing written). Reads only. */
+dyn_err storage_lsi_plan_write(dyn_kv_txn *txn, const storage_part *p, const void *key,
+                               size_t klen, const Dyne__V1__AttributeValueMap *old_item,
+                               const Dyne__V1__AttributeValueMap *new_item, dyn_arena *a,
+                               storage_lsi_plan *plan);
+/* Applies a plan in the same transaction: index entries and the collection's size. */
+dyn_err storage_lsi_apply(dyn_kv_txn *txn, const storage_part *p, const storage_lsi_plan *plan);
+/* The item collection's current size in bytes (a write that changes nothing still reports
+ * it). */
+dyn_err storage_lsi_collection_size(dyn_kv_txn *txn, const storage_part *p, const void *key,
+                                    size_t klen, dyn_arena *a, int64_t *size);
+/* The base item key an index key points at: hash || enc(pk) || enc(table sk). */
+dyn_err storage_lsi_base_key(const storage_part *p, const storage_lsi *l, const void *ikey,
+                             size_t iklen, dyn_arena *a, unsigned char **key, size_t *klen);
+/* Creates (idempotent) / drops (absent is fine; not from the committer) the n index tables and
+ * the collection-size table of partition id. */
+dyn_err storage_lsi_tables_create(dyn_kv *kv, const char *id, size_t n);
+dyn_err storage_lsi_tables_drop(dyn_kv *kv, const char *id, size_t n);
+/* "i_<id>_<n>" */
+void storage_lsi_table_name(const char *id, size_t n, char *out, size_t cap);
 
 /* ---- TTL (ttl.c) ---- */
 

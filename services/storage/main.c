@@ -18,7 +18,7 @@
 
 static struct {
     char *listen, *advertise, *http_listen, *data_dir, *etcd, *node_id;
-    size_t cache;
+    size_t cache, collection_limit;
     int workers, lease_ttl, log_retention_s;
     bool sync;
 } cfg;
@@ -39,6 +39,10 @@ static const dyn_cfg_opt storage_opts[] = {
     DYN_CFG_INT("log-retention-s", "86400",
                 "change records younger than this are kept, consumers or not (seconds)",
                 &cfg.log_retention_s),
+    DYN_CFG_SIZE("collection-limit", "10GiB",
+                  "largest item collection (one partition-key value of a table with LSIs: items "
+                  "and index entries) a write may grow",
+                  &cfg.collection_limit),
 };
 
 static int
@@ -124,6 +128,7 @@ main(int argc, char **argv)
         dyn_log(DYN_LOG_ERROR, "STORAGE-WT-OPEN", "home=%s err=%s", kv_home, dyn_err_name(e));
         goto out;
     }
+    storage_set_collection_limit((int64_t)cfg.collection_limit);
     if ((e = storage_new(kv, &st)) != DYN_OK) {
         dyn_log(DYN_LOG_ERROR, "STORAGE-REGISTRY", "err=%s", dyn_err_name(e));
         goto out;

@@ -20,7 +20,8 @@
 typedef struct partition {
     char *id;                   /* owned */
     char table[96];             /* WiredTiger table name: "p_<id>" */
-    Dyne__Internal__KeySchema *schema;   /* owned (protobuf-c heap) */
+    Dyne__Internal__CreatePartitionRequest *def;   /* owned (protobuf-c heap): key schema, LSIs */
+    const Dyne__Internal__KeySchema *schema;       /* def's */
     char *ttl_attr;             /* owned; NULL: TTL off */
     uint64_t ttl_gen, ttl_built;   /* TTL changes; the last one the expiry index reflects */
     struct partition *next;
@@ -82,13 +83,14 @@ storage_partition_table(storage *st, const char *id, char *out, size_t cap)
     return found;
 }
 
+/* Adds the partition a (validated) CreatePartition request or registry record describes. */
 static void
-partition_add_locked(storage *st, const char *id, const Dyne__Internal__KeySchema *ks,
-                     const char *ttl_attr)
+partition_add_locked(storage *st, const Dyne__Internal__CreatePartitionRequest *r)
 {
     partition *p = dyn_xcalloc(1, sizeof *p);
-    uint8_t buf[1024];
-    size_t n = dyne__internal__key_schema__get_packed_size(ks);
+    const char *id = r->partition_id, *ttl_attr = r->ttl_attribute;
+    size_t n = dyne__internal__create_partition_request__get_packed_size(r);
+    uint8_t *buf = dyn_xmalloc(n ? n : 1);
 
     p->id = dyn_xstrdup(id);
     snprintf(p->table, sizeof p->table, "p_%s", id);
@@ -98,10 +100,10 @@ partition_add_locked(storage *st, const char *id, const Dyne__Internal__KeySchem
          * with TTL on: a crash may have cut an earlier rebuild short */
         p->ttl_gen = 1;
     }
-    if (n <= sizeof buf) {
-        dyne__internal__key_schema__pack(ks, buf);
-        p->schema = dyne__internal__key_schema__unpack(NULL, n, buf);
-    }
+    dyne__internal__create_partition_request__pack(r, buf);
+    p->def = dyne__internal__create_partition_request__unpack(NULL, n, buf);
+    free(buf);
+    p->schema = p->def != NULL ? p->def->key_schema : NULL;
     p->next = st->parts;
     st->parts = p;
     st->nparts++;
@@ -110,8 +112,8 @@ partition_add_locked(storage *st, const char *id, const Dyne__Internal__KeySchem
 static void
 partition_free(partition *p)
 {
-    if (p->schema != NULL)
-        dyne__internal__key_schema__free_unpacked(p->schema, NULL);
+    if (p->def != NULL)
+        dyne__internal__create_partition_request__free_unpacked(p->def, NULL);
     free(p->ttl_attr);
     free(p->id);
     free(p);
@@ -144,7 +146,7 @@ storage_new(dyn_kv *kv, storage **out)
             dyn_log(DYN_LOG_ERROR, "STORAGE-PARTITION-CORRUPT", "key=%.*s", (int)kl,
                     (const char *)k);
         } else {
-            partition_add_locked(st, r->partition_id, r->key_schema, r->ttl_attribute);
+            partition_add_locked(st, r);
         }
         if (r != NULL)
             dyne__internal__create_partition_request__free_unpacked(r, NULL);
@@ -211,6 +213,32 @@ apply_meta(dyn_kv_txn *txn, void *arg)
 
 static pthread_mutex_t create_mu = PTHREAD_MUTEX_INITIALIZER;   /* one CreatePartition at a time */
 
+static bool
+key_type_ok(const char *t)
+{
+    return t != NULL && (strcmp(t, "S") == 0 || strcmp(t, "N") == 0 || strcmp(t, "B") == 0);
+}
+
+/* The LSI definitions of a CreatePartition request (the router has validated CreateTable; this
+ * only guards the registry against what the write path could not handle). */
+static bool
+lsis_ok(const Dyne__Internal__CreatePartitionRequest *req)
+{
+    if (req->n_lsis > STORAGE_LSI_MAX || (req->n_lsis > 0 && req->key_schema->sk_name == NULL))
+        return false;
+    for (size_t i = 0; i < req->n_lsis; i++) {
+        const Dyne__Internal__LsiDef *l = req->lsis[i];
+        const char *pt = l->projection_type;
+        if (l->name == NULL || l->sk_name == NULL || !key_type_ok(l->sk_type) || pt == NULL ||
+            (strcmp(pt, "ALL") != 0 && strcmp(pt, "KEYS_ONLY") != 0 && strcmp(pt, "INCLUDE") != 0))
+            return false;
+        for (size_t j = 0; j < l->n_non_key_attributes; j++)
+            if (l->non_key_attributes[j] == NULL)
+                return false;
+    }
+    return true;
+}
+
 static dyn_err
 h_create_partition(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **resp, void *ctx)
 {
@@ -222,13 +250,15 @@ h_create_partition(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessa
     dyn_err rc;
 
     if (!partition_id_ok(req->partition_id) || req->key_schema == NULL ||
-        req->key_schema->pk_name == NULL || req->key_schema->pk_type == NULL)
+        req->key_schema->pk_name == NULL || req->key_schema->pk_type == NULL || !lsis_ok(req))
         return dyn_rpc_call_fail(call, DYN_EVALIDATION, "bad CreatePartition request");
     snprintf(table, sizeof table, "p_%s", req->partition_id);
     if ((rc = dyn_kv_table_create(st->kv, table)) != DYN_OK)
         return dyn_rpc_call_fail(call, rc, "cannot create partition table");
     if ((rc = storage_log_tables_create(st->kv, req->partition_id)) != DYN_OK)
         return dyn_rpc_call_fail(call, rc, "cannot create partition log tables");
+    if ((rc = storage_lsi_tables_create(st->kv, req->partition_id, req->n_lsis)) != DYN_OK)
+        return dyn_rpc_call_fail(call, rc, "cannot create partition index tables");
 
     size_t n = dyne__internal__create_partition_request__get_packed_size(req);
     uint8_t *buf = dyn_arena_alloc(a, n ? n : 1);
@@ -246,14 +276,14 @@ h_create_partition(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessa
     pthread_rwlock_unlock(&st->lock);
     if (!exists && (rc = dyn_kv_write(st->kv, apply_meta, &w)) == DYN_OK) {
         pthread_rwlock_wrlock(&st->lock);
-        partition_add_locked(st, req->partition_id, req->key_schema, req->ttl_attribute);
+        partition_add_locked(st, req);
         pthread_rwlock_unlock(&st->lock);
     }
     pthread_mutex_unlock(&create_mu);
     if (rc != DYN_OK)
         return dyn_rpc_call_fail(call, rc, "cannot record partition");
-    dyn_log(DYN_LOG_INFO, "STORAGE-PARTITION-CREATE", "partition=%s table=%s", req->partition_id,
-            req->table_name ? req->table_name : "");
+    dyn_log(DYN_LOG_INFO, "STORAGE-PARTITION-CREATE", "partition=%s table=%s lsis=%zu",
+            req->partition_id, req->table_name ? req->table_name : "", req->n_lsis);
     if ((out = dyn_arena_alloc(a, sizeof *out)) == NULL)
         return DYN_ENOMEM;
     dyne__internal__create_partition_response__init(out);
@@ -291,6 +321,8 @@ h_drop_partition(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage
         }
         if (rc == DYN_OK)
             rc = storage_log_tables_drop(st->kv, p->id);
+        if (rc == DYN_OK && p->def != NULL)
+            rc = storage_lsi_tables_drop(st->kv, p->id, p->def->n_lsis);
         dyn_log(DYN_LOG_INFO, "STORAGE-PARTITION-DROP", "partition=%s rc=%s", p->id,
                 dyn_err_name(rc));
         partition_free(p);
@@ -314,6 +346,28 @@ storage_part_tables(const char *id, storage_part *out)
     snprintf(out->log, sizeof out->log, "l_%s", id);
     snprintf(out->expiry, sizeof out->expiry, "x_%s", id);
     snprintf(out->consumers, sizeof out->consumers, "c_%s", id);
+    snprintf(out->sizes, sizeof out->sizes, "s_%s", id);
+}
+
+/* Copies LSI definition d into l (strings in arena a); false when a is out of memory. */
+static bool
+lsi_copy(const char *id, size_t n, const Dyne__Internal__LsiDef *d, dyn_arena *a, storage_lsi *l)
+{
+    storage_lsi_table_name(id, n, l->table, sizeof l->table);
+    l->name = dyn_arena_strdup(a, d->name);
+    l->sk_name = dyn_arena_strdup(a, d->sk_name);
+    l->sk_type = d->sk_type[0];
+    l->proj = strcmp(d->projection_type, "ALL") == 0 ? 'A'
+              : strcmp(d->projection_type, "KEYS_ONLY") == 0 ? 'K'
+                                                             : 'I';
+    l->n_non_key = d->n_non_key_attributes;
+    l->non_key = dyn_arena_alloc(a, sizeof *l->non_key * (l->n_non_key ? l->n_non_key : 1));
+    if (l->name == NULL || l->sk_name == NULL || l->non_key == NULL)
+        return false;
+    for (size_t i = 0; i < l->n_non_key; i++)
+        if ((l->non_key[i] = dyn_arena_strdup(a, d->non_key_attributes[i])) == NULL)
+            return false;
+    return true;
 }
 
 static char
@@ -345,6 +399,10 @@ storage_partition_get(storage *st, const char *id, dyn_arena *a, storage_part *o
     out->ttl_gen = p->ttl_gen;
     ok = out->ks.pk_name != NULL && (p->schema->sk_name == NULL || out->ks.sk_name != NULL) &&
          (p->ttl_attr == NULL || out->ttl_attr != NULL);
+    for (size_t i = 0; ok && i < p->def->n_lsis && i < STORAGE_LSI_MAX; i++) {
+        ok = lsi_copy(id, i, p->def->lsis[i], a, &out->lsis[i]);
+        out->n_lsis = i + 1;
+    }
 out:
     pthread_rwlock_unlock(&st->lock);
     return ok;
@@ -479,6 +537,10 @@ typedef struct write_op {
     Dyne__V1__AttributeValueMap *old_item, *new_item;   /* call arena */
     const char *errmsg;         /* DynamoDB's message for a failed update */
     uint64_t lsn;               /* the change's LSN; 0 when the write changed nothing */
+    size_t n_lsis;              /* the table's LSIs: */
+    const char *lsi_names[STORAGE_LSI_MAX];   /* call arena */
+    double lsi_units[STORAGE_LSI_MAX];        /* index write units of this write */
+    int64_t coll_size;          /* the item collection's bytes after the write */
 } write_op;
 
 /* The new image of an UpdateItem into w->new_item and its encoding; writes nothing. */
@@ -506,16 +568,18 @@ apply_update(write_op *w, dyn_arena *a, unsigned char **val, size_t *vlen)
     return dyn_item_encode(w->new_item, a, val, vlen);
 }
 
-/* Runs on the committer (maybe more than once: see dyn_kv_submit). The item, its expiry-index
- * entry and its change record are written in this one transaction, or nothing is: a failed
- * condition, a delete of a missing item and a write that leaves the item as it was change
- * nothing and get no LSN (DynamoDB Streams shows no record for them either). */
+/* Runs on the committer (maybe more than once: see dyn_kv_submit). The item, its LSI entries,
+ * its item collection's size, its expiry-index entry and its change record are written in this
+ * one transaction, or nothing is: a failed condition, a delete of a missing item and a write that
+ * leaves the item as it was change nothing and get no LSN (DynamoDB Streams shows no record for
+ * them either). Every check (LSI key types, the collection limit) runs before the first write. */
 static dyn_err
 apply_write(dyn_kv_txn *txn, void *arg)
 {
     write_op *w = arg;
     dyn_arena *a = dyn_rpc_call_arena(w->call);
     storage_part part;
+    storage_lsi_plan plan;
     void *old = NULL;
     size_t old_len = 0;
     unsigned char *val = NULL;
@@ -525,15 +589,29 @@ apply_write(dyn_kv_txn *txn, void *arg)
     w->old_item = w->new_item = NULL;
     w->errmsg = NULL;
     w->lsn = 0;
+    w->coll_size = 0;
+    memset(w->lsi_units, 0, sizeof w->lsi_units);
     /* the partition may have been dropped since the request was routed */
     if (!storage_partition_get(w->st, w->table + 2, a, &part))
         return DYN_ENOTABLE;
+    w->n_lsis = part.n_lsis;
+    for (size_t i = 0; i < part.n_lsis; i++)
+        w->lsi_names[i] = part.lsis[i].name;
     /* the old image is always read: the change record carries it */
     rc = dyn_kv_get(txn, w->table, w->key, w->klen, a, &old, &old_len);
     if (rc == DYN_OK)
         rc = dyn_item_decode(old, old_len, a, &w->old_item);
     if (rc != DYN_OK && rc != DYN_ENOTFOUND)
         return rc;
+    if (w->kind == WRITE_PUT) {
+        /* a PutItem's item is validated before its condition, as DynamoDB does */
+        val = (unsigned char *)w->val;
+        vlen = w->vlen;
+        if ((rc = dyn_item_decode(val, vlen, a, &w->new_item)) != DYN_OK)
+            return rc;
+        if ((rc = storage_lsi_check(&part, w->new_item, a, &w->errmsg)) != DYN_OK)
+            return rc;
+    }
     if (w->cond != NULL) {
         /* evaluated on the committer thread, which serialises every write of this node: no
          * other write can slip in between this check and the write below */
@@ -545,17 +623,15 @@ apply_write(dyn_kv_txn *txn, void *arg)
     }
     switch (w->kind) {
     case WRITE_PUT:
-        val = (unsigned char *)w->val;
-        vlen = w->vlen;
-        if ((rc = dyn_item_decode(val, vlen, a, &w->new_item)) != DYN_OK)
-            return rc;
         break;
     case WRITE_DELETE:
         if (w->old_item == NULL)
-            return DYN_OK;
+            return storage_lsi_collection_size(txn, &part, w->key, w->klen, a, &w->coll_size);
         break;
     case WRITE_UPDATE:
         if ((rc = apply_update(w, a, &val, &vlen)) != DYN_OK)
+            return rc;
+        if ((rc = storage_lsi_check(&part, w->new_item, a, &w->errmsg)) != DYN_OK)
             return rc;
         break;
     default:
@@ -564,17 +640,29 @@ apply_write(dyn_kv_txn *txn, void *arg)
     /* the canonical encoding makes equal items equal bytes */
     if (w->new_item != NULL && w->old_item != NULL && vlen == old_len &&
         memcmp(val, old, vlen) == 0)
-        return DYN_OK;
+        return storage_lsi_collection_size(txn, &part, w->key, w->klen, a, &w->coll_size);
+    /* the log and the indexes carry the item as stored (canonical numbers), not as the update
+     * spelled it */
+    Dyne__V1__AttributeValueMap *stored = w->new_item;
+    if (w->kind == WRITE_UPDATE && (rc = dyn_item_decode(val, vlen, a, &stored)) != DYN_OK)
+        return rc;
+    if ((rc = storage_lsi_plan_write(txn, &part, w->key, w->klen, w->old_item, stored, a,
+                                     &plan)) != DYN_OK) {
+        if (rc == DYN_ECOLLECTION)
+            w->errmsg = "Collection size exceeded";
+        return rc;
+    }
     if (w->new_item != NULL)
         rc = dyn_kv_put(txn, w->table, w->key, w->klen, val, vlen);
     else
         rc = dyn_kv_del(txn, w->table, w->key, w->klen);
     if (rc != DYN_OK)
         return rc;
-    /* the log carries the item as stored (canonical numbers), not as the update spelled it */
-    Dyne__V1__AttributeValueMap *stored = w->new_item;
-    if (w->kind == WRITE_UPDATE && (rc = dyn_item_decode(val, vlen, a, &stored)) != DYN_OK)
+    if ((rc = storage_lsi_apply(txn, &part, &plan)) != DYN_OK)
         return rc;
+    for (size_t i = 0; i < part.n_lsis; i++)
+        w->lsi_units[i] = plan.ix[i].units;
+    w->coll_size = plan.coll_after;
     if ((rc = storage_ttl_index(txn, &part, w->key, w->klen, w->old_item, stored, a)) != DYN_OK)
         return rc;
     return storage_log_append(txn, &part, a, w->key, w->klen, w->old_item, stored, "", &w->lsn);
@@ -595,6 +683,34 @@ update_attributes(write_op *w, dyn_arena *a, Dyne__V1__AttributeValueMap **out)
         return dyn_expr_project(w->update, w->old_item, a, out);
     else if (strcmp(rv, "UPDATED_NEW") == 0 && w->update != NULL)
         return dyn_expr_project(w->update, w->new_item, a, out);
+    return DYN_OK;
+}
+
+/* The LSI part of a write's answer: the index writes and the item collection's size (tables
+ * with LSIs only). Put, Delete and Update responses share the field numbers but not the C
+ * struct, so the caller points at its own fields. */
+static dyn_err
+lsi_answer(write_op *w, dyn_arena *a, size_t *n_writes, Dyne__Internal__LsiWrite ***writes,
+           protobuf_c_boolean *has_coll, int64_t *coll)
+{
+    if (w->n_lsis == 0)
+        return DYN_OK;
+    *has_coll = true;
+    *coll = w->coll_size;
+    if ((*writes = dyn_arena_alloc(a, sizeof **writes * w->n_lsis)) == NULL)
+        return DYN_ENOMEM;
+    for (size_t i = 0; i < w->n_lsis; i++) {
+        if (w->lsi_units[i] <= 0)
+            continue;
+        Dyne__Internal__LsiWrite *x = dyn_arena_alloc(a, sizeof *x);
+        if (x == NULL)
+            return DYN_ENOMEM;
+        dyne__internal__lsi_write__init(x);
+        x->index_name = (char *)w->lsi_names[i];
+        x->has_units = true;
+        x->units = w->lsi_units[i];
+        (*writes)[(*n_writes)++] = x;
+    }
     return DYN_OK;
 }
 
@@ -619,6 +735,8 @@ write_done(void *arg, dyn_err rc)
             out->old_item = old;
             out->has_lsn = w->lsn != 0;
             out->lsn = w->lsn;
+            rc = lsi_answer(w, a, &out->n_lsi_writes, &out->lsi_writes, &out->has_collection_size,
+                            &out->collection_size);
             resp = &out->base;
         }
     } else if (rc == DYN_OK && w->kind == WRITE_DELETE) {
@@ -633,6 +751,8 @@ write_done(void *arg, dyn_err rc)
             out->old_item = old;
             out->has_lsn = w->lsn != 0;
             out->lsn = w->lsn;
+            rc = lsi_answer(w, a, &out->n_lsi_writes, &out->lsi_writes, &out->has_collection_size,
+                            &out->collection_size);
             resp = &out->base;
         }
     } else if (rc == DYN_OK) {
@@ -646,7 +766,10 @@ write_done(void *arg, dyn_err rc)
             out->new_size = w->new_item ? (int64_t)dyn_item_size(w->new_item) : 0;
             out->has_lsn = w->lsn != 0;
             out->lsn = w->lsn;
-            rc = update_attributes(w, a, &out->attributes);
+            rc = lsi_answer(w, a, &out->n_lsi_writes, &out->lsi_writes, &out->has_collection_size,
+                            &out->collection_size);
+            if (rc == DYN_OK)
+                rc = update_attributes(w, a, &out->attributes);
             resp = &out->base;
         }
     }

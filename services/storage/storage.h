@@ -22,6 +22,11 @@ bool storage_partition_table(storage *st, const char *id, char *out, size_t cap)
 dyn_err storage_h_range(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **resp,
                         void *ctx);
 
+/* The largest item collection (base items and LSI entries of one partition-key value, each
+ * counted as its DynamoDB size + 100 bytes) a write may grow; default 10 GiB (lsi.c). Set once
+ * at startup. */
+void storage_set_collection_limit(int64_t bytes);
+
 /* The dyne.internal.Storage method table; ctx for every handler is the storage. */
 extern const dyn_rpc_method storage_methods[];
 
