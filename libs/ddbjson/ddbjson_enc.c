@@ -293,6 +293,34 @@ repeated(enc *e, const ProtobufCFieldDescriptor *f, size_t n, const void *arr)
     putc1(e, ']');
 }
 
+/* Members DynamoDB sends even when empty (other empty lists and maps it leaves out). Query and
+ * Scan send "Items": [] unless Select=COUNT, which shows as a Count that differs from the number
+ * of items returned. */
+static bool
+always_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+    const char *msg = m->descriptor->short_name;
+
+    if (f->label != PROTOBUF_C_LABEL_REPEATED)
+        return false;
+    if (strcmp(msg, "ListTablesOutput") == 0)
+        return strcmp(f->name, "TableNames") == 0;
+    if (strcmp(msg, "BatchGetItemOutput") == 0)
+        return strcmp(f->name, "Responses") == 0 || strcmp(f->name, "UnprocessedKeys") == 0;
+    if (strcmp(msg, "BatchWriteItemOutput") == 0)
+        return strcmp(f->name, "UnprocessedItems") == 0;
+    if ((strcmp(msg, "QueryOutput") == 0 || strcmp(msg, "ScanOutput") == 0) &&
+        strcmp(f->name, "Items") == 0) {
+        const ProtobufCFieldDescriptor *c =
+            protobuf_c_message_descriptor_get_field_by_name(m->descriptor, "Count");
+        size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
+        if (c == NULL || !*(const protobuf_c_boolean *)((const char *)m + c->quantifier_offset))
+            return false;
+        return (size_t)*(const int32_t *)((const char *)m + c->offset) == n;
+    }
+    return false;
+}
+
 static void
 message(enc *e, const ProtobufCMessage *m)
 {
@@ -315,7 +343,7 @@ message(enc *e, const ProtobufCMessage *m)
     putc1(e, '{');
     for (unsigned i = 0; i < desc->n_fields && e->err == DYN_OK; i++) {
         const ProtobufCFieldDescriptor *f = &desc->fields[i];
-        if (!ddbjson_field_present(m, f))
+        if (!ddbjson_field_present(m, f) && !always_present(m, f))
             continue;
         size_t nl = strlen(f->name);
         if (!ROOM(e, nl + 4))

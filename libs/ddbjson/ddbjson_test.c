@@ -282,12 +282,20 @@ test_list_tables_output(void)
     Dyne__V1__ListTablesOutput o = DYNE__V1__LIST_TABLES_OUTPUT__INIT;
     char *names[] = { "alpha", "beta" };
     jt_reset();
-    DT_EQ_STR(jt_enc(&o.base), "{}");
+    /* DynamoDB sends an empty TableNames list; other empty lists it leaves out */
+    DT_EQ_STR(jt_enc(&o.base), "{\"TableNames\":[]}");
     o.n_tablenames = 2;
     o.tablenames = names;
     o.lastevaluatedtablename = "beta";
     DT_EQ_STR(jt_enc(&o.base), "{\"TableNames\":[\"alpha\",\"beta\"],\"LastEvaluatedTableName\":\"beta\"}");
-    RT(&dyne__v1__list_tables_output__descriptor, "{\"TableNames\":[]}", "{}");
+    RT(&dyne__v1__list_tables_output__descriptor, "{\"TableNames\":[]}", "{\"TableNames\":[]}");
+    /* Query: Items [] unless Select=COUNT (a Count without the items) */
+    Dyne__V1__QueryOutput q = DYNE__V1__QUERY_OUTPUT__INIT;
+    q.has_count = q.has_scannedcount = true;
+    DT_EQ_STR(jt_enc(&q.base), "{\"Items\":[],\"Count\":0,\"ScannedCount\":0}");
+    q.count = 3;
+    q.scannedcount = 3;
+    DT_EQ_STR(jt_enc(&q.base), "{\"Count\":3,\"ScannedCount\":3}");
 }
 
 static void
