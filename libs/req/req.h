@@ -31,6 +31,7 @@ typedef struct dyn_req_cond {
     const char *update_expression;                /* UpdateItem only; NULL: absent */
     const ProtobufCMessage *const *attribute_updates;   /* UpdateItem's AttributeUpdates */
     size_t n_attribute_updates;
+    bool old_on_fail;   /* ReturnValuesOnConditionCheckFailure ALL_OLD (carried, not parsed) */
 } dyn_req_cond;
 
 /* Parses the condition (and, for UpdateItem, the update) of a PutItem/DeleteItem/UpdateItem

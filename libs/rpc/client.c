@@ -55,6 +55,7 @@ typedef struct unary_op {
     grpc_status_code status;
     grpc_slice details;                 /* owned */
     const ProtobufCMessageDescriptor *resp_desc;
+    const ProtobufCMessageDescriptor *err_desc;   /* NULL: the caller takes no error detail */
     dyn_arena *a;                       /* borrowed from the caller until done runs */
     dyn_rpc_done_fn done;
     void *arg;
@@ -310,6 +311,22 @@ dyn_rpc_client_free(dyn_rpc_client *c)
 
 /* ---- unary calls -------------------------------------------------------------------------- */
 
+/* The "dyn-error-bin" trailer of a failed call unpacked as op->err_desc into op->a; NULL when
+ * absent or undecodable (the error itself stands either way). */
+static ProtobufCMessage *
+error_detail(unary_op *op)
+{
+    ProtobufCAllocator alloc = dyn_arena_pb_allocator(op->a);
+
+    for (size_t i = 0; i < op->trail_md.count; i++) {
+        const grpc_metadata *md = &op->trail_md.metadata[i];
+        if (grpc_slice_str_cmp(md->key, "dyn-error-bin") == 0)
+            return protobuf_c_message_unpack(op->err_desc, &alloc, GRPC_SLICE_LENGTH(md->value),
+                                             GRPC_SLICE_START_PTR(md->value));
+    }
+    return NULL;
+}
+
 static void
 unary_complete(cli_tag *t, bool ok)
 {
@@ -328,11 +345,14 @@ unary_complete(cli_tag *t, bool ok)
             rc = DYN_EINTERNAL;
             errmsg = dyn_arena_printf(op->a, "cannot decode %s reply", op->resp_desc->name);
         }
-    } else if (GRPC_SLICE_LENGTH(op->details) > 0) {
-        errmsg = dyn_arena_strndup(op->a, (const char *)GRPC_SLICE_START_PTR(op->details),
-                                   GRPC_SLICE_LENGTH(op->details));
     } else {
-        errmsg = dyn_arena_printf(op->a, "gRPC status %d", (int)op->status);
+        if (GRPC_SLICE_LENGTH(op->details) > 0)
+            errmsg = dyn_arena_strndup(op->a, (const char *)GRPC_SLICE_START_PTR(op->details),
+                                       GRPC_SLICE_LENGTH(op->details));
+        else
+            errmsg = dyn_arena_printf(op->a, "gRPC status %d", (int)op->status);
+        if (op->err_desc != NULL)
+            resp = error_detail(op);
     }
     op->done(op->arg, rc, resp, errmsg);
 
@@ -351,6 +371,16 @@ dyn_rpc_client_call_async(dyn_rpc_client *c, const char *method, const ProtobufC
                           const ProtobufCMessageDescriptor *resp_desc, int deadline_ms,
                           dyn_arena *a, dyn_rpc_done_fn done, void *arg)
 {
+    dyn_rpc_client_call_async_detail(c, method, req, resp_desc, NULL, deadline_ms, a, done, arg);
+}
+
+void
+dyn_rpc_client_call_async_detail(dyn_rpc_client *c, const char *method,
+                                 const ProtobufCMessage *req,
+                                 const ProtobufCMessageDescriptor *resp_desc,
+                                 const ProtobufCMessageDescriptor *err_desc, int deadline_ms,
+                                 dyn_arena *a, dyn_rpc_done_fn done, void *arg)
+{
     unary_op *op;
     grpc_op ops[6];
     grpc_call_error ce;
@@ -365,6 +395,7 @@ dyn_rpc_client_call_async(dyn_rpc_client *c, const char *method, const ProtobufC
     op->c = c;
     op->call = call;
     op->resp_desc = resp_desc;
+    op->err_desc = err_desc;
     op->a = a;
     op->done = done;
     op->arg = arg;

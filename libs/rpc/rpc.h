@@ -72,6 +72,12 @@ bool dyn_rpc_stopping(void);
 dyn_arena *dyn_rpc_call_arena(dyn_rpc_call *call);
 dyn_err dyn_rpc_call_fail(dyn_rpc_call *call, dyn_err rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));   /* records the message; returns rc */
+/* The detail of the call's error (a dyne.v1.ErrorDetail for the public API: the Item of a failed
+ * condition, CancellationReasons, ...), sent packed in the trailing metadata "dyn-error-bin" when
+ * the call fails, and handed to a local call's owner by dyn_rpc_call_error_detail. detail is
+ * borrowed until the call ends (allocate it in the call's arena); NULL clears it. */
+void dyn_rpc_call_set_error_detail(dyn_rpc_call *call, const ProtobufCMessage *detail);
+const ProtobufCMessage *dyn_rpc_call_error_detail(dyn_rpc_call *call);   /* NULL: none */
 int64_t dyn_rpc_call_deadline_ms(dyn_rpc_call *call);   /* ms left; INT64_MAX if none */
 bool dyn_rpc_call_cancelled(dyn_rpc_call *call);
 const char *dyn_rpc_call_metadata(dyn_rpc_call *call, const char *key);   /* NULL if absent */

@@ -38,6 +38,15 @@ void dyn_rpc_client_call_async(dyn_rpc_client *c, const char *method, const Prot
                                const ProtobufCMessageDescriptor *resp_desc, int deadline_ms,
                                dyn_arena *a, dyn_rpc_done_fn done, void *arg);
 
+/* As dyn_rpc_client_call_async; in addition, when the call fails and the server sent an error
+ * detail (trailing metadata "dyn-error-bin", see dyn_rpc_call_set_error_detail), done's resp is
+ * that detail unpacked into `a` as a message of type err_desc (NULL when none came). */
+void dyn_rpc_client_call_async_detail(dyn_rpc_client *c, const char *method,
+                                      const ProtobufCMessage *req,
+                                      const ProtobufCMessageDescriptor *resp_desc,
+                                      const ProtobufCMessageDescriptor *err_desc, int deadline_ms,
+                                      dyn_arena *a, dyn_rpc_done_fn done, void *arg);
+
 /* Bidirectional stream. on_msg runs on the completion thread for each message (msg is freed after
  * it returns: copy what you keep); on_close runs once when the stream ends (rc DYN_OK on a clean
  * close, else the error) -- after it, the stream is freed by the library. */

@@ -21,6 +21,7 @@
 
 #define DYN_RPC_MD_ERR "dyn-err"             /* trailing metadata: dyn_err_name(rc) */
 #define DYN_RPC_MD_ERR_TYPE "dyn-err-type"   /* trailing metadata: dyn_err_type(rc) */
+#define DYN_RPC_MD_ERR_DETAIL "dyn-error-bin"   /* trailing metadata: a packed error detail */
 #define DYN_RPC_NCODES 17                    /* gRPC status codes 0..16 */
 
 /* The gRPC column of err.def: the status a server answers with for rc. */
@@ -92,7 +93,8 @@ struct dyn_rpc_call {
     grpc_metadata_array req_md;
     grpc_byte_buffer *req_payload, *resp_payload;   /* owned */
     grpc_slice status_details;        /* owned while the status batch runs */
-    grpc_metadata trailer[2];         /* dyn-err, dyn-err-type: static slices */
+    grpc_metadata trailer[3];         /* dyn-err, dyn-err-type: static; dyn-error-bin: owned */
+    const ProtobufCMessage *err_detail;   /* dyn_rpc_call_set_error_detail; borrowed */
     int close_cancelled;              /* written by gRPC when the close batch completes */
     atomic_bool cancelled;            /* read by handlers/finishers on any thread */
     bool status_done, close_done;     /* both true: the slot can be recycled (worker only) */

@@ -1,6 +1,7 @@
 /* libs/rpc -- server tests: a real server on 127.0.0.1:0 with a tiny Echo service, driven by a raw
  * gRPC C-core client (not libs/rpc's own client) and plain HTTP sockets. */
 #include "libs/rpc/rpc.h"
+#include "libs/rpc/rpc_client.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -73,6 +74,8 @@ echo_fail(dyn_rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **re
     const Dyne__Test__EchoRequest *r = (const void *)req;
     (void)resp;
     (void)ctx;
+    if (strncmp(r->text, "detail:", 7) == 0)   /* the error carries a detail message */
+        dyn_rpc_call_set_error_detail(call, &reply_new(call, r->text + 7)->base);
     return dyn_rpc_call_fail(call, (dyn_err)r->fail, "bad thing %d: %s", 7, r->text);
 }
 
@@ -408,6 +411,79 @@ test_handler_error(void)
     DT_EQ_INT(c.status, GRPC_STATUS_FAILED_PRECONDITION);
     DT_EQ_STR(c.err, "ECONDFAIL");
     DT_EQ_STR(c.err_type, "ConditionalCheckFailedException");
+    ts_stop(&t);
+}
+
+typedef struct {
+    atomic_int fired;
+    dyn_err rc;
+    char errmsg[128], detail[64];
+    bool had_detail;
+} detail_res;
+
+static void
+detail_done(void *arg, dyn_err rc, ProtobufCMessage *resp, const char *errmsg)
+{
+    detail_res *d = arg;
+    const Dyne__Test__EchoReply *out = (const void *)resp;
+
+    d->rc = rc;
+    d->had_detail = out != NULL;
+    snprintf(d->detail, sizeof d->detail, "%s", out != NULL ? out->text : "");
+    snprintf(d->errmsg, sizeof d->errmsg, "%s", errmsg != NULL ? errmsg : "");
+    atomic_store(&d->fired, 1);
+}
+
+/* One Fail call through libs/rpc's own client, taking the error detail as an EchoReply. */
+static void
+detail_call(ts *t, const char *text, const ProtobufCMessageDescriptor *err_desc, detail_res *d)
+{
+    char target[64];
+    dyn_arena a;
+    Dyne__Test__EchoRequest q = DYNE__TEST__ECHO_REQUEST__INIT;
+
+    memset(d, 0, sizeof *d);
+    dyn_arena_init(&a, 1 << 20);
+    snprintf(target, sizeof target, "127.0.0.1:%d", t->port);
+    dyn_rpc_client *c = dyn_rpc_client_new(target, 1);
+    q.text = (char *)text;
+    q.fail = DYN_ECONDFAIL;
+    dyn_rpc_client_call_async_detail(c, "/dyne.test.Echo/Fail", &q.base,
+                                     &dyne__test__echo_reply__descriptor, err_desc, 5000, &a,
+                                     detail_done, d);
+    for (int i = 0; i < 1000 && atomic_load(&d->fired) == 0; i++)
+        sleep_ms(5);
+    DT_EQ_INT(atomic_load(&d->fired), 1);
+    dyn_rpc_client_free(c);
+    dyn_arena_fini(&a);
+}
+
+static void
+test_error_detail(void)
+{
+    ts t;
+    detail_res d;
+
+    ts_start(&t);
+    /* the detail travels in dyn-error-bin and comes back unpacked */
+    detail_call(&t, "detail:old item", &dyne__test__echo_reply__descriptor, &d);
+    DT_EQ_INT(d.rc, DYN_ECONDFAIL);
+    DT_EQ_STR(d.errmsg, "bad thing 7: detail:old item");
+    DT_TRUE(d.had_detail);
+    DT_EQ_STR(d.detail, "old item");
+    /* a caller that takes no detail gets none; an error without one gives NULL */
+    detail_call(&t, "detail:x", NULL, &d);
+    DT_EQ_INT(d.rc, DYN_ECONDFAIL);
+    DT_TRUE(!d.had_detail);
+    detail_call(&t, "plain", &dyne__test__echo_reply__descriptor, &d);
+    DT_EQ_INT(d.rc, DYN_ECONDFAIL);
+    DT_TRUE(!d.had_detail);
+    /* a recycled slot does not keep the previous call's detail */
+    for (int i = 0; i < 6; i++) {
+        detail_call(&t, i % 2 ? "detail:again" : "plain", &dyne__test__echo_reply__descriptor,
+                    &d);
+        DT_EQ_INT(d.had_detail, i % 2 == 1);
+    }
     ts_stop(&t);
 }
 
@@ -920,6 +996,14 @@ test_local_calls(void)
     DT_EQ_INT(r.rc, DYN_EVALIDATION);
     DT_TRUE(!r.had_resp);
     DT_EQ_STR(r.errmsg, "bad thing 7: z");
+    DT_TRUE(dyn_rpc_call_error_detail(call) == NULL);
+    dyn_rpc_local_free(call);
+    call = local_echo(&t, "Fail", "detail:kept", 0, DYN_ECONDFAIL, &r, false);
+    DT_EQ_INT(r.rc, DYN_ECONDFAIL);
+    const Dyne__Test__EchoReply *det = (const void *)dyn_rpc_call_error_detail(call);
+    DT_TRUE(det != NULL);
+    if (det != NULL)
+        DT_EQ_STR(det->text, "kept");
     dyn_rpc_local_free(call);
 
     /* deferred: done fires once, from the finisher's thread */
@@ -1023,6 +1107,7 @@ test_local_calls_drain(void)
 
 DT_MAIN({ "success, metadata, deadline", test_success_metadata_deadline },
         { "handler error carries dyn-err", test_handler_error },
+        { "error detail in dyn-error-bin", test_error_detail },
         { "unimplemented method and unknown path", test_unimplemented_and_unknown },
         { "malformed payload", test_malformed_payload },
         { "deferred completion from another thread", test_deferred_completion },

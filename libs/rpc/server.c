@@ -96,11 +96,14 @@ call_reset(dyn_rpc_call *c)
     c->req_payload = c->resp_payload = NULL;
     grpc_slice_unref(c->status_details);
     c->status_details = grpc_empty_slice();
+    grpc_slice_unref(c->trailer[2].value);   /* a zeroed slice (none sent) is fine */
+    c->trailer[2].value = grpc_empty_slice();
     c->close_cancelled = 0;
     atomic_store(&c->cancelled, false);
     atomic_store(&c->finished, false);
     c->status_done = c->close_done = c->deferred = false;
     c->errmsg = NULL;
+    c->err_detail = NULL;
     c->watch_svc = NULL;
     c->watch_sent = -1;
     c->watch_busy = c->watch_final = false;
@@ -177,6 +180,14 @@ rpc_call_send_status(dyn_rpc_call *c, dyn_err rc, const char *msg, grpc_byte_buf
         c->trailer[1].value = grpc_slice_from_static_string(dyn_err_type(rc));
         ops[n].data.send_status_from_server.trailing_metadata_count = 2;
         ops[n].data.send_status_from_server.trailing_metadata = c->trailer;
+        if (c->err_detail != NULL) {   /* binary metadata: gRPC base64s it on the wire */
+            size_t len = protobuf_c_message_get_packed_size(c->err_detail);
+            grpc_slice v = grpc_slice_malloc(len);
+            protobuf_c_message_pack(c->err_detail, GRPC_SLICE_START_PTR(v));
+            c->trailer[2].key = grpc_slice_from_static_string(DYN_RPC_MD_ERR_DETAIL);
+            c->trailer[2].value = v;
+            ops[n].data.send_status_from_server.trailing_metadata_count = 3;
+        }
     }
     n++;
     atomic_store(&c->finished, true);
@@ -210,6 +221,7 @@ local_release(dyn_rpc_call *c)
     dyn_arena_reset(&c->arena);
     c->m = NULL;
     c->errmsg = NULL;
+    c->err_detail = NULL;
     c->deferred = false;
     c->local_done = NULL;
     c->local_arg = NULL;
@@ -732,6 +744,18 @@ dyn_rpc_call_fail(dyn_rpc_call *call, dyn_err rc, const char *fmt, ...)
     if (msg != NULL)   /* arena full: the reply falls back to the error's type name */
         call->errmsg = msg;
     return rc;
+}
+
+void
+dyn_rpc_call_set_error_detail(dyn_rpc_call *call, const ProtobufCMessage *detail)
+{
+    call->err_detail = detail;
+}
+
+const ProtobufCMessage *
+dyn_rpc_call_error_detail(dyn_rpc_call *call)
+{
+    return call->err_detail;
 }
 
 int64_t

@@ -22,6 +22,7 @@
 #include "libs/arena/arena.h"
 #include "libs/ddbjson/ddbjson.h"
 #include "libs/log/log.h"
+#include "proto/dyne/v1/dynamodb.pb-c.h"
 
 #define DEFAULT_THREADS 2
 #define DEFAULT_MAX_BODY ((size_t)16 << 20)   /* DynamoDB's request cap */
@@ -217,6 +218,32 @@ set_error(http_req *r, dyn_err rc, const char *msg)
     r->out_len = (size_t)(o - b);
 }
 
+/* The members of the handler's error detail beyond type and message (the Item of a failed
+ * condition, CancellationReasons, ThrottlingReasons) join the error body, as DynamoDB sends them:
+ * {"__type":"...","message":"...","Item":{...}}. Without memory the bare error goes out. */
+static void
+add_error_detail(http_req *r)
+{
+    const ProtobufCMessage *m = r->call != NULL ? dyn_rpc_call_error_detail(r->call) : NULL;
+    Dyne__V1__ErrorDetail d;
+    char *json, *b;
+    size_t len;
+
+    if (m == NULL || m->descriptor != &dyne__v1__error_detail__descriptor || r->out_len < 2)
+        return;
+    d = *(const Dyne__V1__ErrorDetail *)m;
+    d.type = d.message = NULL;   /* already __type and message */
+    if (dyn_ddbjson_encode(&d.base, dyn_rpc_call_arena(r->call), &json, &len) != DYN_OK ||
+        len <= 2 || (b = req_alloc(r, r->out_len + len)) == NULL)
+        return;
+    memcpy(b, r->out, r->out_len - 1);   /* without its closing brace */
+    b[r->out_len - 1] = ',';
+    memcpy(b + r->out_len, json + 1, len - 1);   /* the members and the closing brace */
+    r->out_len += len - 1;
+    b[r->out_len] = '\0';
+    r->out = b;
+}
+
 /* gzip (RFC 1952) of r->out into the call's arena, when the client takes it and it pays off;
  * on any failure the plain body goes out. */
 static void
@@ -283,6 +310,7 @@ on_done(void *arg, dyn_err rc, const ProtobufCMessage *resp, const char *errmsg)
         r->out_len = 2;
     } else {
         set_error(r, rc, errmsg);
+        add_error_detail(r);
     }
     finish_answer(r);
     if (atomic_compare_exchange_strong(&r->state, &expect, ST_DONE))

@@ -77,6 +77,10 @@ check_condition(dyn_rpc_call *call, dyn_expr_op op, const dyn_req_cond *c)
         (sreq)->n_expected = (in)->n_expected;                                                 \
         (sreq)->expected = (void *)(in)->expected;                                             \
         (sreq)->conditional_operator = (in)->conditionaloperator;                              \
+        (sreq)->has_return_old_on_condition_failure = true;                                    \
+        (sreq)->return_old_on_condition_failure =                                              \
+            (in)->returnvaluesonconditioncheckfailure != NULL &&                               \
+            strcmp((in)->returnvaluesonconditioncheckfailure, "ALL_OLD") == 0;                 \
     } while (0)
 
 /* The checks PutItem, DeleteItem and UpdateItem share, in DynamoDB's order: constraints, the
@@ -187,6 +191,18 @@ write_metrics(write_ctx *w, protobuf_c_boolean has_size, int64_t size)
     return router_collection_metrics(dyn_rpc_call_arena(w->call), &w->t, w->key, size);
 }
 
+/* Ends a write: the reply, or the storage node's error with its detail (the Item of a failed
+ * condition with ReturnValuesOnConditionCheckFailure ALL_OLD), which is ours to pass on. */
+static void
+write_finish(write_ctx *w, dyn_err rc, ProtobufCMessage *out, ProtobufCMessage *storage_resp,
+             const char *errmsg)
+{
+    if (rc != DYN_OK && storage_resp != NULL &&
+        storage_resp->descriptor == &dyne__v1__error_detail__descriptor)
+        dyn_rpc_call_set_error_detail(w->call, storage_resp);
+    dyn_rpc_call_finish(w->call, rc, rc == DYN_OK ? out : NULL, errmsg);
+}
+
 /* ---- PutItem ---- */
 
 static void
@@ -209,7 +225,7 @@ put_done(void *arg, dyn_err rc, ProtobufCMessage *resp, const char *errmsg)
                 write_metrics(w, sr->has_collection_size, sr->collection_size);
         }
     }
-    dyn_rpc_call_finish(w->call, rc, out ? &out->base : NULL, errmsg);
+    write_finish(w, rc, out ? &out->base : NULL, resp, errmsg);
 }
 
 dyn_err
@@ -250,9 +266,10 @@ router_put_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage 
     if (wc == NULL)
         return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
     dyn_rpc_call_defer(call);
-    dyn_rpc_client_call_async(router_storage(r, part->addr), "/dyne.internal.Storage/Put",
-                              &sreq->base, &dyne__internal__put_response__descriptor,
-                              router_storage_deadline(r), a, put_done, wc);
+    dyn_rpc_client_call_async_detail(router_storage(r, part->addr), "/dyne.internal.Storage/Put",
+                                     &sreq->base, &dyne__internal__put_response__descriptor,
+                                     &dyne__v1__error_detail__descriptor,
+                                     router_storage_deadline(r), a, put_done, wc);
     return DYN_OK;
 }
 
@@ -370,7 +387,7 @@ delete_done(void *arg, dyn_err rc, ProtobufCMessage *resp, const char *errmsg)
                 write_metrics(w, sr->has_collection_size, sr->collection_size);
         }
     }
-    dyn_rpc_call_finish(w->call, rc, out ? &out->base : NULL, errmsg);
+    write_finish(w, rc, out ? &out->base : NULL, resp, errmsg);
 }
 
 dyn_err
@@ -408,9 +425,10 @@ router_delete_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessa
     if (wc == NULL)
         return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
     dyn_rpc_call_defer(call);
-    dyn_rpc_client_call_async(router_storage(r, part->addr), "/dyne.internal.Storage/Delete",
-                              &sreq->base, &dyne__internal__delete_response__descriptor,
-                              router_storage_deadline(r), a, delete_done, wc);
+    dyn_rpc_client_call_async_detail(router_storage(r, part->addr), "/dyne.internal.Storage/Delete",
+                                     &sreq->base, &dyne__internal__delete_response__descriptor,
+                                     &dyne__v1__error_detail__descriptor,
+                                     router_storage_deadline(r), a, delete_done, wc);
     return DYN_OK;
 }
 
@@ -436,7 +454,7 @@ update_done(void *arg, dyn_err rc, ProtobufCMessage *resp, const char *errmsg)
                 write_metrics(w, sr->has_collection_size, sr->collection_size);
         }
     }
-    dyn_rpc_call_finish(w->call, rc, out ? &out->base : NULL, errmsg);
+    write_finish(w, rc, out ? &out->base : NULL, resp, errmsg);
 }
 
 dyn_err
@@ -486,8 +504,9 @@ router_update_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessa
     if (wc == NULL)
         return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
     dyn_rpc_call_defer(call);
-    dyn_rpc_client_call_async(router_storage(r, part->addr), "/dyne.internal.Storage/Update",
-                              &sreq->base, &dyne__internal__update_response__descriptor,
-                              router_storage_deadline(r), a, update_done, wc);
+    dyn_rpc_client_call_async_detail(router_storage(r, part->addr), "/dyne.internal.Storage/Update",
+                                     &sreq->base, &dyne__internal__update_response__descriptor,
+                                     &dyne__v1__error_detail__descriptor,
+                                     router_storage_deadline(r), a, update_done, wc);
     return DYN_OK;
 }

@@ -13,6 +13,7 @@
 #include "libs/log/log.h"
 #include "libs/req/req.h"
 #include "proto/dyne/internal/storage.pb-c.h"
+#include "proto/dyne/v1/dynamodb.pb-c.h"
 #include "services/storage/changelog.h"
 
 #define PARTITIONS_TABLE "dyn_partitions"
@@ -529,6 +530,7 @@ typedef struct write_op {
     const unsigned char *val;   /* PUT: the encoded item */
     size_t vlen;
     bool return_old;            /* PUT/DELETE: ReturnValues ALL_OLD */
+    bool old_on_fail;           /* ReturnValuesOnConditionCheckFailure ALL_OLD */
     const char *return_values;  /* UPDATE: NONE, ALL_OLD, UPDATED_OLD, ALL_NEW, UPDATED_NEW */
     const dyn_expr *cond;       /* ConditionExpression / Expected; NULL: unconditional */
     const dyn_expr *update;     /* UPDATE: UpdateExpression / AttributeUpdates */
@@ -777,6 +779,16 @@ write_done(void *arg, dyn_err rc)
                       : w->errmsg != NULL    ? w->errmsg
                       : rc == DYN_ECONDFAIL ? "The conditional request failed"
                                              : "storage write failed";
+    if (rc == DYN_ECONDFAIL && w->old_on_fail && w->old_item != NULL) {
+        Dyne__V1__ErrorDetail *d = dyn_arena_alloc(a, sizeof *d);
+        if (d != NULL) {   /* without memory the error still stands, without its Item */
+            dyne__v1__error_detail__init(d);
+            d->type = (char *)dyn_err_type(rc);
+            d->message = (char *)msg;
+            d->item = w->old_item;
+            dyn_rpc_call_set_error_detail(w->call, &d->base);
+        }
+    }
     dyn_rpc_call_finish(w->call, rc, rc == DYN_OK ? resp : NULL, msg);
 }
 
@@ -803,6 +815,7 @@ submit_write(dyn_rpc_call *call, storage *st, const char *pid, ProtobufCBinaryDa
     w->klen = key.len;
     w->cond = cond;
     w->update = update;
+    w->old_on_fail = c->old_on_fail;
     dyn_rpc_call_defer(call);
     dyn_kv_submit(st->kv, apply_write, write_done, w);
     return DYN_OK;
@@ -818,6 +831,8 @@ submit_write(dyn_rpc_call *call, storage *st, const char *pid, ProtobufCBinaryDa
         .values = (req)->expression_attribute_values,                                          \
         .expected = (const ProtobufCMessage *const *)(req)->expected,                          \
         .n_expected = (req)->n_expected, .conditional_operator = (req)->conditional_operator,  \
+        .old_on_fail = (req)->has_return_old_on_condition_failure &&                           \
+                       (req)->return_old_on_condition_failure,                                 \
     }
 
 static write_op *

@@ -242,11 +242,12 @@ def to_json(msg):
 
 
 class DyneError(Exception):
-    def __init__(self, code, etype, message):
+    def __init__(self, code, etype, message, detail=None):
         Exception.__init__(self, "%s (%s): %s" % (etype, code, message))
         self.code = code          # grpc.StatusCode
         self.type = etype         # DynamoDB error type, e.g. ValidationException
         self.message = message
+        self.detail = detail      # dyne.v1.ErrorDetail from "dyn-error-bin" as JSON, or None
 
 
 class Client:
@@ -265,7 +266,12 @@ class Client:
             resp = getattr(self.stub, op)(msg, timeout=timeout)
         except grpc.RpcError as e:
             md = dict(e.trailing_metadata() or ())
-            raise DyneError(e.code(), md.get("dyn-err-type", ""), e.details())
+            detail = None
+            if md.get("dyn-error-bin") is not None:
+                d = s.ddb.ErrorDetail()
+                d.ParseFromString(md["dyn-error-bin"])
+                detail = to_json(d)
+            raise DyneError(e.code(), md.get("dyn-err-type", ""), e.details(), detail)
         return to_json(resp)
 
     def raw(self, op, payload, timeout=10):

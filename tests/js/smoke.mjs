@@ -257,11 +257,16 @@ const cases = [
         ConditionExpression: "#c = :x",
         ExpressionAttributeNames: { "#c": "counter" },
         ExpressionAttributeValues: { ":x": { N: "999" } },
+        ReturnValuesOnConditionCheckFailure: "ALL_OLD",
       }));
     } catch (e) {
       err2 = e;
     }
     assert.ok(err2 instanceof ConditionalCheckFailedException, String(err2));
+    // the SDK hands over the item as it was
+    assert.ok(err2.Item, `no Item on ${JSON.stringify(err2)}`);
+    assert.equal(err2.Item.counter.N, "7");
+    assert.deepEqual(err2.Item.pk, ITEM.pk);
     // the item is still there
     const { Item } = await ddb.send(new GetItemCommand({
       TableName: TABLE, Key: { pk: ITEM.pk, sk: ITEM.sk }, ConsistentRead: true,

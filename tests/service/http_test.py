@@ -249,6 +249,21 @@ def test_conditions():
     expect(lambda: ddb.delete_item(TableName="Music", Key={"Artist": {"S": "C"}, "Song": {"S": "c"}},
                                    ConditionExpression="v > :n", ExpressionAttributeValues={":n": {"N": "5"}}),
            "ConditionalCheckFailedException")
+    # ReturnValuesOnConditionCheckFailure ALL_OLD: the item comes back in the error body, as
+    # {"__type": ..., "message": ..., "Item": {...}} (raw: Debian's botocore predates the member)
+    put()
+    req = {"TableName": "Music", "Item": {"Artist": {"S": "C"}, "Song": {"S": "c"}},
+           "ConditionExpression": "attribute_not_exists(Artist)",
+           "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+    st, _, body = raw(json.dumps(req).encode(), target="DynamoDB_20120810.PutItem")
+    assert st == 400, (st, body)
+    assert json.loads(body) == {
+        "__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException",
+        "message": "The conditional request failed",
+        "Item": {"Artist": {"S": "C"}, "Song": {"S": "c"}, "v": {"N": "1"}}}, body
+    req["ReturnValuesOnConditionCheckFailure"] = "NONE"
+    st, _, body = raw(json.dumps(req).encode(), target="DynamoDB_20120810.PutItem")
+    assert st == 400 and "Item" not in json.loads(body), body
     ddb.delete_item(TableName="Music", Key={"Artist": {"S": "C"}, "Song": {"S": "c"}},
                     ConditionExpression="v < :n", ExpressionAttributeValues={":n": {"N": "5"}})
 

@@ -354,6 +354,49 @@ def test_conditions_and_projection():
     assert cl.call("GetItem", {"TableName": "cond", "Key": {"pk": {"S": "b"}}}) == {}
 
 
+def test_return_values_on_condition_check_failure():
+    create("rvcf")
+    CF = "ConditionalCheckFailedException"
+    item = {"pk": {"S": "k"}, "v": {"N": "1"}, "m": {"M": {"x": {"SS": ["a", "b"]}}}}
+    cl.call("PutItem", {"TableName": "rvcf", "Item": item})
+    never = {"ConditionExpression": "attribute_not_exists(pk)"}
+    # ALL_OLD: the error carries the item as it was (dyn-error-bin), for each write
+    for op, req in (("PutItem", {"Item": {"pk": {"S": "k"}, "v": {"N": "2"}}}),
+                    ("DeleteItem", {"Key": {"pk": {"S": "k"}}}),
+                    ("UpdateItem", {"Key": {"pk": {"S": "k"}}, "UpdateExpression": "SET v = :two",
+                                    "ExpressionAttributeValues": {":two": {"N": "2"}}})):
+        req = dict(req, TableName="rvcf", ReturnValuesOnConditionCheckFailure="ALL_OLD", **never)
+        e = expect_error(lambda: cl.call(op, req), CF, "The conditional request failed")
+        assert e.detail is not None and e.detail.get("Item") == item, (op, e.detail)
+        assert e.detail.get("Type") == CF and e.detail.get("Message") == e.message, e.detail
+        # NONE, or absent: no detail at all
+        for rv in ("NONE", None):
+            r2 = dict(req)
+            if rv is None:
+                del r2["ReturnValuesOnConditionCheckFailure"]
+            else:
+                r2["ReturnValuesOnConditionCheckFailure"] = rv
+            e = expect_error(lambda: cl.call(op, r2), CF)
+            assert e.detail is None, (op, rv, e.detail)
+    # a condition that fails on a missing item: nothing to return
+    e = expect_error(lambda: cl.call("PutItem", {
+        "TableName": "rvcf", "Item": {"pk": {"S": "none"}}, "ConditionExpression": "attribute_exists(pk)",
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}), CF)
+    assert e.detail is None or "Item" not in e.detail, e.detail
+    # legacy Expected takes it too
+    e = expect_error(lambda: cl.call("PutItem", {
+        "TableName": "rvcf", "Item": {"pk": {"S": "k"}}, "Expected": {"v": {"Exists": False}},
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}), CF)
+    assert e.detail["Item"] == item, e.detail
+    # the item is unchanged by all of it
+    assert cl.call("GetItem", {"TableName": "rvcf", "Key": {"pk": {"S": "k"}}})["Item"] == item
+    expect_error(lambda: cl.call("PutItem", {"TableName": "rvcf", "Item": item,
+                                             "ReturnValuesOnConditionCheckFailure": "ALL_NEW"}),
+                 "ValidationException",
+                 "1 validation error detected: Value 'ALL_NEW' at 'returnValuesOnConditionCheckFailure' "
+                 "failed to satisfy constraint: Member must satisfy enum value set: [ALL_OLD, NONE]")
+
+
 def test_no_lost_updates():
     # many clients doing read-modify-write with a condition on one counter: every success is
     # one increment, so the final value counts them exactly
@@ -613,6 +656,7 @@ def main():
             ("delete table", test_delete_table),
             ("deletion protection", test_deletion_protection),
             ("conditions and projection", test_conditions_and_projection),
+            ("ReturnValuesOnConditionCheckFailure", test_return_values_on_condition_check_failure),
             ("no lost updates", test_no_lost_updates),
             ("update item", test_update_item),
             ("query and scan", test_query_and_scan),
