@@ -2,12 +2,14 @@
  * caches, and kv_err(), the one mapping from WiredTiger codes to dyn_err. */
 #include "libs/kv/kv.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "libs/kv/kv_int.h"
 #include "libs/log/log.h"
@@ -17,6 +19,7 @@
 #define KV_DEFAULT_GROUP 128
 #define KV_SESSION_MAX 1024
 #define KV_DROP_WAIT_MS 30000
+#define KV_EXT_PATH_MAX 512   /* path of one WiredTiger extension library */
 
 dyn_err
 kv_err(int wtrc)
@@ -122,12 +125,35 @@ dyn_kv_opts_init(dyn_kv_opts *opts)
     opts->group_max = KV_DEFAULT_GROUP;
 }
 
+/* The compressor extension libwiredtiger_<name>.so, which Debian's libwiredtiger0 installs beside
+ * libwiredtiger.so.0: found next to the library this process actually loaded. Tables created
+ * with a compressor can only be opened with it loaded, so a missing one fails the open. */
+static dyn_err
+kv_extension_path(const char *name, char out[KV_EXT_PATH_MAX])
+{
+    Dl_info info;
+    const char *slash;
+
+    if (dladdr((void *)wiredtiger_open, &info) == 0 || info.dli_fname == NULL ||
+        (slash = strrchr(info.dli_fname, '/')) == NULL) {
+        dyn_log(DYN_LOG_ERROR, "KV-EXT", "cannot locate libwiredtiger to find its extensions");
+        return DYN_EINTERNAL;
+    }
+    int n = snprintf(out, KV_EXT_PATH_MAX, "%.*s/libwiredtiger_%s.so",
+                     (int)(slash - info.dli_fname), info.dli_fname, name);
+    if (n < 0 || n >= KV_EXT_PATH_MAX || access(out, R_OK) != 0) {
+        dyn_log(DYN_LOG_ERROR, "KV-EXT", "WiredTiger extension %s missing (libwiredtiger0)", out);
+        return DYN_EINTERNAL;
+    }
+    return DYN_OK;
+}
+
 dyn_err
 dyn_kv_open(const char *home, const dyn_kv_opts *opts, dyn_kv **out)
 {
     dyn_kv_opts o;
     dyn_kv *kv = NULL;
-    char cfg[512];
+    char cfg[512 + 2 * KV_EXT_PATH_MAX];
     dyn_err rc;
     int wr;
 
@@ -156,10 +182,15 @@ dyn_kv_open(const char *home, const dyn_kv_opts *opts, dyn_kv **out)
 
     /* The committer commits with sync=on itself; transaction_sync here makes any other commit
      * (there are none today) durable by default too. Recovery runs inside wiredtiger_open. */
+    char ext[2][KV_EXT_PATH_MAX];
+    if ((rc = kv_extension_path("snappy", ext[0])) != DYN_OK ||
+        (rc = kv_extension_path("zlib", ext[1])) != DYN_OK)
+        goto out;
     snprintf(cfg, sizeof cfg,
              "create,cache_size=%zu,session_max=%d,log=(enabled=true,archive=true),"
-             "transaction_sync=(enabled=%s,method=fsync),checkpoint=(wait=60)",
-             o.cache_bytes, KV_SESSION_MAX, o.sync ? "true" : "false");
+             "transaction_sync=(enabled=%s,method=fsync),checkpoint=(wait=60),"
+             "extensions=[\"%s\",\"%s\"=(config=(compression_level=1))]",
+             o.cache_bytes, KV_SESSION_MAX, o.sync ? "true" : "false", ext[0], ext[1]);
     if ((wr = wiredtiger_open(home, &kv_events, cfg, &kv->conn)) != 0) {
         rc = kv_err(wr);
         kv->conn = NULL;
@@ -287,17 +318,36 @@ kv_sess_put(dyn_kv *kv, kv_sess *ks)
 dyn_err
 dyn_kv_table_create(dyn_kv *kv, const char *name)
 {
+    return dyn_kv_table_create_class(kv, name, DYN_KV_CLASS_STANDARD);
+}
+
+/* WiredTiger's creation settings per class (measured with bench/tableclass; docs/decisions.md).
+ * Pages are compressed when written to disk, so the codec costs CPU on eviction/checkpoint and
+ * on reads that miss the cache, not on cached reads. zlib runs at level 1 (the extension's
+ * config at open): level 6, its default, made loads 5x slower for a few % more saving.
+ * os_cache_max: after that many bytes of the file pass through the OS page cache, WiredTiger
+ * asks the kernel to drop them (posix_fadvise), leaving the page cache to STANDARD tables --
+ * WiredTiger 3.2 has no per-table cache priority. */
+static const char *const kv_class_config[] = {
+    [DYN_KV_CLASS_STANDARD] = "key_format=u,value_format=u,block_compressor=snappy",
+    [DYN_KV_CLASS_INFREQUENT] = "key_format=u,value_format=u,block_compressor=zlib,"
+                                "os_cache_max=64MB",
+};
+
+dyn_err
+dyn_kv_table_create_class(dyn_kv *kv, const char *name, dyn_kv_class cls)
+{
     char uri[KV_TABLE_NAME_MAX + 16];
     kv_sess *ks = NULL;
     dyn_err rc;
 
-    if (!kv_name_ok(name))
+    if (!kv_name_ok(name) || (cls != DYN_KV_CLASS_STANDARD && cls != DYN_KV_CLASS_INFREQUENT))
         return DYN_EVALIDATION;
     snprintf(uri, sizeof uri, "table:%s", name);
     if ((rc = kv_sess_get(kv, &ks)) != DYN_OK)
         return rc;
     pthread_mutex_lock(&kv->schema_mu);
-    rc = kv_err(ks->s->create(ks->s, uri, "key_format=u,value_format=u"));
+    rc = kv_err(ks->s->create(ks->s, uri, kv_class_config[cls]));
     pthread_mutex_unlock(&kv->schema_mu);
     kv_sess_put(kv, ks);
     return rc;

@@ -35,7 +35,15 @@ void dyn_kv_close(dyn_kv *kv);
 /* Tables: name [a-zA-Z0-9_.-]{1,200} (else DYN_EVALIDATION); key_format=u, value_format=u, keys
  * ordered as bytes (memcmp, then shorter first). Thread-safe. Point ops and iterators on a table
  * that does not exist return DYN_ENOTABLE. */
-dyn_err dyn_kv_table_create(dyn_kv *kv, const char *name);   /* idempotent */
+dyn_err dyn_kv_table_create(dyn_kv *kv, const char *name);   /* idempotent; STANDARD */
+
+/* Storage classes of a table, fixed at creation (DynamoDB's table classes; docs/decisions.md
+ * gives the WiredTiger settings and the measured trade-off):
+ *   STANDARD   -- speed first: snappy block compression, WiredTiger's default page sizes;
+ *   INFREQUENT -- size first (STANDARD_INFREQUENT_ACCESS): zlib compression (level 1) and a
+ *                 bounded share of the OS page cache. */
+typedef enum dyn_kv_class { DYN_KV_CLASS_STANDARD = 0, DYN_KV_CLASS_INFREQUENT } dyn_kv_class;
+dyn_err dyn_kv_table_create_class(dyn_kv *kv, const char *name, dyn_kv_class cls);
 /* DYN_ENOTFOUND if absent. Waits out cursors that other threads still have open on the table
  * (retrying WiredTiger's EBUSY) for up to 30 s, then DYN_EINUSE. Must not be called from a
  * thread that has a transaction open, nor from an apply or done callback. */

@@ -560,6 +560,61 @@ test_reopen_keeps_data(void)
 
 /* A group: later applies see earlier writes; a clean refusal (ECONDFAIL, no writes) affects
  * nobody else, and the group still commits once. */
+/* Table classes: both compressors' tables take many pages of data (so pages are compressed on
+ * checkpoint), read back after a reopen (which needs the extensions loaded again). */
+static dyn_err
+kvt_class_apply(dyn_kv_txn *txn, void *arg)
+{
+    const int *round = arg;
+    char key[32], val[1024];
+    dyn_err rc;
+
+    for (int i = 0; i < 500; i++) {
+        snprintf(key, sizeof key, "k%05d", *round * 500 + i);
+        memset(val, 'a' + i % 26, sizeof val);
+        for (const char *t = "std"; t != NULL; t = t[0] == 's' ? "cold" : NULL)
+            if ((rc = dyn_kv_put(txn, t, key, strlen(key), val, sizeof val)) != DYN_OK)
+                return rc;
+    }
+    return DYN_OK;
+}
+
+static void
+test_table_classes(void)
+{
+    char *home = kvt_home("classes");
+    dyn_kv *kv = kvt_open(home);
+    dyn_kv_txn *txn;
+    dyn_arena a;
+
+    DT_OK(dyn_kv_table_create_class(kv, "std", DYN_KV_CLASS_STANDARD));
+    DT_OK(dyn_kv_table_create_class(kv, "cold", DYN_KV_CLASS_INFREQUENT));
+    DT_OK(dyn_kv_table_create_class(kv, "cold", DYN_KV_CLASS_INFREQUENT));   /* idempotent */
+    DT_ERR(dyn_kv_table_create_class(kv, "bad", (dyn_kv_class)7), DYN_EVALIDATION);
+    for (int round = 0; round < 8; round++)
+        DT_OK(dyn_kv_write(kv, kvt_class_apply, &round));
+    dyn_kv_close(kv);   /* checkpoints: every page goes through its compressor */
+    kv = kvt_open(home);
+    DT_OK(dyn_kv_read_begin(kv, &txn));
+    dyn_arena_init(&a, 1 << 20);
+    for (int i = 0; i < 4000; i += 37) {
+        char key[32];
+        void *v = NULL;
+        size_t vlen = 0;
+        snprintf(key, sizeof key, "k%05d", i);
+        for (const char *t = "std"; t != NULL; t = t[0] == 's' ? "cold" : NULL) {
+            DT_OK(dyn_kv_get(txn, t, key, strlen(key), &a, &v, &vlen));
+            DT_EQ_INT(vlen, 1024);
+            if (vlen == 1024)
+                DT_EQ_INT(((char *)v)[1023], 'a' + (i % 500) % 26);
+        }
+    }
+    dyn_arena_fini(&a);
+    dyn_kv_read_end(txn);
+    dyn_kv_close(kv);
+    free(home);
+}
+
 static void
 test_group_semantics(void)
 {
@@ -881,6 +936,7 @@ test_crash_durability(void)
 DT_MAIN({ "put get del", test_put_get_del },
         { "binary keys and arena cap", test_binary_and_arena_cap },
         { "snapshot isolation", test_snapshot_isolation },
+        { "table classes: compressed tables survive a reopen", test_table_classes },
         { "iterators with bounds, forward and reverse", test_iter_bounds },
         { "table create and drop", test_table_drop },
         { "reopen keeps data", test_reopen_keeps_data },

@@ -129,7 +129,7 @@ dyn_err storage_lsi_base_key(const storage_part *p, const storage_lsi *l, const 
                              size_t iklen, dyn_arena *a, unsigned char **key, size_t *klen);
 /* Creates (idempotent) / drops (absent is fine; not from the committer) the n index tables and
  * the collection-size table of partition id. */
-dyn_err storage_lsi_tables_create(dyn_kv *kv, const char *id, size_t n);
+dyn_err storage_lsi_tables_create(dyn_kv *kv, const char *id, size_t n, dyn_kv_class cls);
 dyn_err storage_lsi_tables_drop(dyn_kv *kv, const char *id, size_t n);
 /* "i_<id>_<n>" */
 void storage_lsi_table_name(const char *id, size_t n, char *out, size_t cap);

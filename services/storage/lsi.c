@@ -45,7 +45,7 @@ storage_lsi_table_name(const char *id, size_t n, char *out, size_t cap)
 }
 
 dyn_err
-storage_lsi_tables_create(dyn_kv *kv, const char *id, size_t n)
+storage_lsi_tables_create(dyn_kv *kv, const char *id, size_t n, dyn_kv_class cls)
 {
     storage_part p;
     char t[96];
@@ -58,7 +58,7 @@ storage_lsi_tables_create(dyn_kv *kv, const char *id, size_t n)
         return rc;
     for (size_t i = 0; i < n; i++) {
         storage_lsi_table_name(id, i, t, sizeof t);
-        if ((rc = dyn_kv_table_create(kv, t)) != DYN_OK)
+        if ((rc = dyn_kv_table_create_class(kv, t, cls)) != DYN_OK)
             return rc;
     }
     return DYN_OK;

@@ -250,15 +250,23 @@ h_create_partition(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessa
     char table[96];
     dyn_err rc;
 
+    /* the table class picks the item and index tables' storage settings (libs/kv); the log,
+     * expiry and bookkeeping tables are small or short-lived and stay STANDARD */
+    const char *tc = req->table_class;
+    dyn_kv_class cls = tc != NULL && strcmp(tc, "STANDARD_INFREQUENT_ACCESS") == 0
+                           ? DYN_KV_CLASS_INFREQUENT
+                           : DYN_KV_CLASS_STANDARD;
     if (!partition_id_ok(req->partition_id) || req->key_schema == NULL ||
-        req->key_schema->pk_name == NULL || req->key_schema->pk_type == NULL || !lsis_ok(req))
+        req->key_schema->pk_name == NULL || req->key_schema->pk_type == NULL || !lsis_ok(req) ||
+        (tc != NULL && tc[0] != '\0' && strcmp(tc, "STANDARD") != 0 &&
+         cls != DYN_KV_CLASS_INFREQUENT))
         return dyn_rpc_call_fail(call, DYN_EVALIDATION, "bad CreatePartition request");
     snprintf(table, sizeof table, "p_%s", req->partition_id);
-    if ((rc = dyn_kv_table_create(st->kv, table)) != DYN_OK)
+    if ((rc = dyn_kv_table_create_class(st->kv, table, cls)) != DYN_OK)
         return dyn_rpc_call_fail(call, rc, "cannot create partition table");
     if ((rc = storage_log_tables_create(st->kv, req->partition_id)) != DYN_OK)
         return dyn_rpc_call_fail(call, rc, "cannot create partition log tables");
-    if ((rc = storage_lsi_tables_create(st->kv, req->partition_id, req->n_lsis)) != DYN_OK)
+    if ((rc = storage_lsi_tables_create(st->kv, req->partition_id, req->n_lsis, cls)) != DYN_OK)
         return dyn_rpc_call_fail(call, rc, "cannot create partition index tables");
 
     size_t n = dyne__internal__create_partition_request__get_packed_size(req);
@@ -283,8 +291,9 @@ h_create_partition(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessa
     pthread_mutex_unlock(&create_mu);
     if (rc != DYN_OK)
         return dyn_rpc_call_fail(call, rc, "cannot record partition");
-    dyn_log(DYN_LOG_INFO, "STORAGE-PARTITION-CREATE", "partition=%s table=%s lsis=%zu",
-            req->partition_id, req->table_name ? req->table_name : "", req->n_lsis);
+    dyn_log(DYN_LOG_INFO, "STORAGE-PARTITION-CREATE", "partition=%s table=%s lsis=%zu class=%s",
+            req->partition_id, req->table_name ? req->table_name : "", req->n_lsis,
+            cls == DYN_KV_CLASS_INFREQUENT ? "STANDARD_INFREQUENT_ACCESS" : "STANDARD");
     if ((out = dyn_arena_alloc(a, sizeof *out)) == NULL)
         return DYN_ENOMEM;
     dyne__internal__create_partition_response__init(out);

@@ -3,6 +3,7 @@ SIGKILL at random moments and restarted on the same data directory, DYNE_CRASH_C
 (10 in the test command; `DYNE_CRASH_CYCLES=200 tests/run //tests/service:crash_loop_test` for the
 long run). After every restart each acknowledged write must be visible exactly (last acknowledged
 value per key, deleted keys absent), and at the end `wt verify` passes on every WiredTiger table."""
+import glob
 import os
 import random
 import subprocess
@@ -16,6 +17,17 @@ from dyne_harness import Cluster, DyneError, run_tests, wait_active  # noqa: E40
 CYCLES = int(os.environ.get("DYNE_CRASH_CYCLES", "10"))
 WRITERS = 6
 KEYS_PER_WRITER = 40
+
+
+def wt_command(home):
+    """The `wt` utility on a storage node's database, with the compressors libs/kv loads (Debian's
+    libwiredtiger0 puts them beside libwiredtiger.so.0)."""
+    exts = []
+    for name in ("snappy", "zlib"):
+        found = glob.glob("/usr/lib/*/libwiredtiger_%s.so" % name) + glob.glob("/usr/lib/libwiredtiger_%s.so" % name)
+        assert found, "libwiredtiger_%s.so missing" % name
+        exts.append('"%s"' % found[0])
+    return ["wt", "-C", "extensions=[%s]" % ",".join(exts), "-h", home]
 
 
 def test_crash_loop():
@@ -105,11 +117,12 @@ def test_crash_loop():
         # every WiredTiger table verifies after all those crashes
         c.procs["storage"].stop()
         home = os.path.join(c.tmp, "storage", "wt")
-        listing = subprocess.run(["wt", "-h", home, "list"], capture_output=True, text=True, check=True)
+        wt = wt_command(home)
+        listing = subprocess.run(wt + ["list"], capture_output=True, text=True, check=True)
         tables = [u for u in listing.stdout.split() if u.startswith("table:")]
         assert tables, listing.stdout
         for uri in tables:
-            r = subprocess.run(["wt", "-h", home, "verify", uri], capture_output=True, text=True)
+            r = subprocess.run(wt + ["verify", uri], capture_output=True, text=True)
             assert r.returncode == 0, "wt verify %s: %s %s" % (uri, r.stdout, r.stderr)
         print("wt verify: %d tables ok" % len(tables))
         c.start_storage()
