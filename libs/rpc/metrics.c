@@ -71,11 +71,18 @@ dyn_rpc_gauge_set(dyn_rpc_counter *c, int64_t v)
     atomic_store_explicit(&c->v, (uint64_t)v, memory_order_relaxed);
 }
 
+void
+dyn_rpc_gauge_hide(dyn_rpc_counter *c)
+{
+    atomic_store_explicit(&c->kind, METRIC_HIDDEN, memory_order_relaxed);
+}
+
 static const char *
 type_name(int kind)
 {
     switch (kind) {
-    case METRIC_GAUGE: return "gauge";
+    case METRIC_GAUGE:
+    case METRIC_HIDDEN: return "gauge";
     case METRIC_SUM_US:
     case METRIC_SUM_COUNT: return "summary";
     default: return "counter";
@@ -88,6 +95,8 @@ render_series(FILE *f, const dyn_rpc_counter *c)
     uint64_t v = atomic_load_explicit(&c->v, memory_order_relaxed);
     int kind = atomic_load_explicit(&c->kind, memory_order_relaxed);
 
+    if (kind == METRIC_HIDDEN)
+        return;
     fputs(c->name, f);
     if (c->labels[0] != '\0')
         fprintf(f, "{%s}", c->labels);
@@ -124,5 +133,6 @@ rpc_metrics_render(char **out, size_t *len)
                 render_series(f, s);
     }
     pthread_mutex_unlock(&g_mu);
+    rpc_reqstats_render(f);
     fclose(f);
 }

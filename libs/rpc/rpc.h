@@ -78,6 +78,9 @@ dyn_err dyn_rpc_call_fail(dyn_rpc_call *call, dyn_err rc, const char *fmt, ...)
  * borrowed until the call ends (allocate it in the call's arena); NULL clears it. */
 void dyn_rpc_call_set_error_detail(dyn_rpc_call *call, const ProtobufCMessage *detail);
 const ProtobufCMessage *dyn_rpc_call_error_detail(dyn_rpc_call *call);   /* NULL: none */
+/* Names the table the call is about, for the per-table request metrics (dyn_requests_total and
+ * dyn_request_duration_seconds, docs/metrics.md); borrowed until the call ends. Unset: "". */
+void dyn_rpc_call_set_table(dyn_rpc_call *call, const char *table);
 int64_t dyn_rpc_call_deadline_ms(dyn_rpc_call *call);   /* ms left; INT64_MAX if none */
 bool dyn_rpc_call_cancelled(dyn_rpc_call *call);
 const char *dyn_rpc_call_metadata(dyn_rpc_call *call, const char *key);   /* NULL if absent */
@@ -143,6 +146,8 @@ typedef struct dyn_rpc_counter dyn_rpc_counter;
 dyn_rpc_counter *dyn_rpc_counter_get(const char *name, const char *labels, const char *help);
 void dyn_rpc_counter_add(dyn_rpc_counter *c, uint64_t n);
 void dyn_rpc_gauge_set(dyn_rpc_counter *c, int64_t v);
+/* Takes a gauge off /metrics until its next dyn_rpc_gauge_set (series of things that went). */
+void dyn_rpc_gauge_hide(dyn_rpc_counter *c);
 
 /* Wall-clock helpers shared by services. */
 int64_t dyn_rpc_now_ms(void);

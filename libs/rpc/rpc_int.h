@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <grpc/byte_buffer.h>
@@ -66,6 +67,7 @@ typedef struct rpc_method {
     /* metrics, looked up once (dyn_rpc_counter_get takes a lock) and cached here */
     _Atomic(dyn_rpc_counter *) requests[DYN_RPC_NCODES];   /* by status code */
     dyn_rpc_counter *dur_sum, *dur_count;
+    const ProtobufCFieldDescriptor *table_field;   /* the input's string TableName, if any */
 } rpc_method;
 
 typedef struct rpc_tag {   /* what the cq hands back: which call, and which of its two batches */
@@ -95,6 +97,7 @@ struct dyn_rpc_call {
     grpc_slice status_details;        /* owned while the status batch runs */
     grpc_metadata trailer[3];         /* dyn-err, dyn-err-type: static; dyn-error-bin: owned */
     const ProtobufCMessage *err_detail;   /* dyn_rpc_call_set_error_detail; borrowed */
+    const char *table;                /* dyn_rpc_call_set_table; borrowed; NULL: none */
     int close_cancelled;              /* written by gRPC when the close batch completes */
     atomic_bool cancelled;            /* read by handlers/finishers on any thread */
     bool status_done, close_done;     /* both true: the slot can be recycled (worker only) */
@@ -174,13 +177,23 @@ void rpc_health_watch_event(dyn_rpc_call *c, bool close, bool ok);   /* on the w
 void rpc_health_shutdown(rpc_health *h);   /* every status NOT_SERVING, end all Watch calls */
 
 /* metrics.c */
-typedef enum { METRIC_COUNTER = 0, METRIC_GAUGE, METRIC_SUM_US, METRIC_SUM_COUNT } rpc_metric_kind;
+typedef enum {
+    METRIC_COUNTER = 0,
+    METRIC_GAUGE,
+    METRIC_SUM_US,
+    METRIC_SUM_COUNT,
+    METRIC_HIDDEN,   /* a gauge off /metrics (dyn_rpc_gauge_hide) */
+} rpc_metric_kind;
 /* Series `family``suffix`{labels}; kind decides the # TYPE line and how the value prints
  * (METRIC_SUM_US holds microseconds and prints seconds). The pointer lives forever. */
 dyn_rpc_counter *rpc_metric_get(const char *family, const char *suffix, const char *labels,
                                 const char *help, rpc_metric_kind kind);
 /* Prometheus text format 0.0.4; *out owned (free()). */
 void rpc_metrics_render(char **out, size_t *len);
+
+/* reqstats.c: per operation, table and outcome counts and latency histograms. */
+void rpc_reqstats_record(const char *method, const char *table, dyn_err rc, uint64_t dur_us);
+void rpc_reqstats_render(FILE *f);
 
 /* http.c: a tiny HTTP/1.0 responder for /metrics and /healthz on its own thread. */
 dyn_err rpc_http_start(const char *listen, const atomic_bool *serving, rpc_http **out, int *port);

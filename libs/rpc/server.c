@@ -104,6 +104,7 @@ call_reset(dyn_rpc_call *c)
     c->status_done = c->close_done = c->deferred = false;
     c->errmsg = NULL;
     c->err_detail = NULL;
+    c->table = NULL;
     c->watch_svc = NULL;
     c->watch_sent = -1;
     c->watch_busy = c->watch_final = false;
@@ -194,8 +195,10 @@ rpc_call_send_status(dyn_rpc_call *c, dyn_err rc, const char *msg, grpc_byte_buf
     /* metrics before the batch: once it is started the slot may be recycled under us */
     dyn_rpc_counter_add(requests_counter(c->m, st), 1);
     if (c->m->dur_sum != NULL) {
-        dyn_rpc_counter_add(c->m->dur_sum, (uint64_t)(dyn_rpc_mono_ns() - c->start_ns) / 1000);
+        uint64_t us = (uint64_t)(dyn_rpc_mono_ns() - c->start_ns) / 1000;
+        dyn_rpc_counter_add(c->m->dur_sum, us);
         dyn_rpc_counter_add(c->m->dur_count, 1);
+        rpc_reqstats_record(c->m->name, c->table, rc, us);
     }
     batch_or_die(c, ops, n, &c->tag);
 }
@@ -206,9 +209,11 @@ rpc_call_send_status(dyn_rpc_call *c, dyn_err rc, const char *msg, grpc_byte_buf
 static void
 local_count(dyn_rpc_call *c, dyn_err rc)
 {
+    uint64_t us = (uint64_t)(dyn_rpc_mono_ns() - c->start_ns) / 1000;
     dyn_rpc_counter_add(requests_counter(c->m, dyn_rpc_status(rc)), 1);
-    dyn_rpc_counter_add(c->m->dur_sum, (uint64_t)(dyn_rpc_mono_ns() - c->start_ns) / 1000);
+    dyn_rpc_counter_add(c->m->dur_sum, us);
     dyn_rpc_counter_add(c->m->dur_count, 1);
+    rpc_reqstats_record(c->m->name, c->table, rc, us);
 }
 
 /* Back to the free list (or freed), then out of the in-flight count: the drain may finish and
@@ -222,6 +227,7 @@ local_release(dyn_rpc_call *c)
     c->m = NULL;
     c->errmsg = NULL;
     c->err_detail = NULL;
+    c->table = NULL;
     c->deferred = false;
     c->local_done = NULL;
     c->local_arg = NULL;
@@ -256,6 +262,15 @@ local_complete(dyn_rpc_call *c, dyn_err rc, ProtobufCMessage *resp, const char *
         errmsg = c->errmsg;
     atomic_fetch_or(&c->local_state, LOCAL_BIT_DONE);
     done(arg, rc, rc == DYN_OK ? resp : NULL, rc == DYN_OK ? NULL : errmsg);
+}
+
+/* The request's TableName (when its type has one) labels the call's metrics. */
+static void
+call_table_from(dyn_rpc_call *c, const ProtobufCMessage *req)
+{
+    const ProtobufCFieldDescriptor *f = c->m->table_field;
+    if (f != NULL && req != NULL)
+        c->table = *(const char *const *)((const char *)req + f->offset);
 }
 
 /* Ends a unary call: the reply on DYN_OK, else the status, message and dyn-err metadata. */
@@ -342,6 +357,7 @@ call_serve(dyn_rpc_call *c)
         rpc_health_watch_start(c, req);
         return;
     }
+    call_table_from(c, req);
     rc = m->handler(c, req, &resp, m->ctx);
     /* Deferred: the call now belongs to whoever calls dyn_rpc_call_finish, maybe already on
      * another thread; touch nothing more. The slot is recycled when its batches complete here. */
@@ -467,6 +483,12 @@ dyn_rpc_server_add_service(dyn_rpc_server *s, const ProtobufCServiceDescriptor *
         snprintf(path, sizeof path, "/%s/%s", svc->name, md->name);
         m = method_new(s, path, md->name);
         m->desc = md;
+        /* requests that name one table label their metrics with it (set before the handler;
+         * a handler may name another with dyn_rpc_call_set_table) */
+        m->table_field = protobuf_c_message_descriptor_get_field_by_name(md->input, "TableName");
+        if (m->table_field != NULL && (m->table_field->type != PROTOBUF_C_TYPE_STRING ||
+                                       m->table_field->label == PROTOBUF_C_LABEL_REPEATED))
+            m->table_field = NULL;
         m->ctx = ctx;
         m->kind = METHOD_UNARY;
         m->slots = s->opts.slots_per_worker;
@@ -758,6 +780,12 @@ dyn_rpc_call_error_detail(dyn_rpc_call *call)
     return call->err_detail;
 }
 
+void
+dyn_rpc_call_set_table(dyn_rpc_call *call, const char *table)
+{
+    call->table = table;
+}
+
 int64_t
 dyn_rpc_call_deadline_ms(dyn_rpc_call *call)
 {
@@ -910,6 +938,7 @@ dyn_rpc_local_run(dyn_rpc_call *call, const ProtobufCMessage *req, dyn_rpc_local
         char *msg = dyn_arena_printf(&c->arena, "%s is not implemented yet", m->name);
         call_complete(c, DYN_EUNIMPLEMENTED, NULL, msg);
     } else {
+        call_table_from(c, req);
         rc = m->handler(c, req, &resp, m->ctx);
         /* Deferred: whoever calls dyn_rpc_call_finish completes it, maybe already did. The call
          * cannot be recycled under us: LOCAL_BIT_RUN makes dyn_rpc_local_free wait for us. */

@@ -26,7 +26,7 @@
 
 #define DEFAULT_THREADS 2
 #define DEFAULT_MAX_BODY ((size_t)16 << 20)   /* DynamoDB's request cap */
-#define CONN_MEMORY ((size_t)128 << 10)       /* per connection: most bodies arrive in one piece */
+#define CONN_MEMORY ((size_t)16 << 10)        /* per connection; MHD zeroes it per request */
 #define CONN_TIMEOUT_S 300                    /* idle keep-alive connections */
 #define GZIP_MIN 1024                         /* smaller replies go out as they are */
 #define BODY_CHUNK ((size_t)64 << 10)         /* first buffer for a body of unknown length */

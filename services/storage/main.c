@@ -19,7 +19,7 @@
 static struct {
     char *listen, *advertise, *http_listen, *data_dir, *etcd, *node_id;
     size_t cache, collection_limit;
-    int workers, lease_ttl, log_retention_s;
+    int workers, lease_ttl, log_retention_s, stats_interval_s;
     bool sync;
 } cfg;
 
@@ -39,6 +39,9 @@ static const dyn_cfg_opt storage_opts[] = {
     DYN_CFG_INT("log-retention-s", "86400",
                 "change records younger than this are kept, consumers or not (seconds)",
                 &cfg.log_retention_s),
+    DYN_CFG_INT("stats-interval-s", "300",
+                "seconds between scans that refresh the per-partition item and byte gauges",
+                &cfg.stats_interval_s),
     DYN_CFG_SIZE("collection-limit", "10GiB",
                   "largest item collection (one partition-key value of a table with LSIs: items "
                   "and index entries) a write may grow",
@@ -137,6 +140,10 @@ main(int argc, char **argv)
         dyn_log(DYN_LOG_ERROR, "STORAGE-LOG-START", "err=%s", dyn_err_name(e));
         goto out;
     }
+    if ((e = storage_stats_start(st, cfg.stats_interval_s)) != DYN_OK) {
+        dyn_log(DYN_LOG_ERROR, "STORAGE-STATS-START", "err=%s", dyn_err_name(e));
+        goto out;
+    }
     dyn_rpc_server_opts so = {
         .listen = cfg.listen,
         .workers = cfg.workers,
@@ -176,6 +183,7 @@ out:
         dyn_rpc_server_free(srv);
     if (meta != NULL)
         dyn_meta_close(meta);   /* revokes the lease: the node leaves /dyne/nodes/ at once */
+    storage_stats_stop();
     storage_log_stop();
     storage_free(st);
     if (kv != NULL)

@@ -37,6 +37,7 @@ storage_h_range(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage 
         limit = RANGE_MAX_ITEMS;
     if (!storage_partition_get(st, req->partition_id, a, &part))
         return dyn_rpc_call_fail(call, DYN_ENOTABLE, "Requested resource not found");
+    storage_call_table(st, call, req->partition_id);
     snprintf(table, sizeof table, "%s", part.items);
     if (req->index_name != NULL && req->index_name[0] != '\0') {
         for (size_t i = 0; i < part.n_lsis && lsi == NULL; i++)

@@ -191,6 +191,35 @@ storage_partition_count(storage *st)
     return n;
 }
 
+size_t
+storage_partitions(storage *st, char ***ids, char ***tables)
+{
+    pthread_rwlock_rdlock(&st->lock);
+    size_t n = 0, cap = st->nparts;
+    *ids = dyn_xcalloc(cap ? cap : 1, sizeof **ids);
+    *tables = dyn_xcalloc(cap ? cap : 1, sizeof **tables);
+    for (partition *p = st->parts; p != NULL && n < cap; p = p->next, n++) {
+        const char *t = p->def != NULL ? p->def->table_name : NULL;
+        (*ids)[n] = dyn_xstrdup(p->id);
+        (*tables)[n] = dyn_xstrdup(t != NULL ? t : "");
+    }
+    pthread_rwlock_unlock(&st->lock);
+    return n;
+}
+
+void
+storage_call_table(storage *st, dyn_rpc_call *call, const char *id)
+{
+    if (id == NULL)
+        return;
+    pthread_rwlock_rdlock(&st->lock);
+    partition *p = partition_find_locked(st, id);
+    const char *t = p != NULL && p->def != NULL ? p->def->table_name : NULL;
+    if (t != NULL)
+        dyn_rpc_call_set_table(call, dyn_arena_strdup(dyn_rpc_call_arena(call), t));
+    pthread_rwlock_unlock(&st->lock);
+}
+
 /* ---- CreatePartition / DropPartition ---- */
 
 typedef struct meta_write {
@@ -815,6 +844,7 @@ submit_write(dyn_rpc_call *call, storage *st, const char *pid, ProtobufCBinaryDa
         return dyn_rpc_call_fail(call, DYN_EVALIDATION, "missing key");
     if (!storage_partition_table(st, pid, w->table, sizeof w->table))
         return dyn_rpc_call_fail(call, DYN_ENOTABLE, "Requested resource not found");
+    storage_call_table(st, call, pid);
     rc = dyn_req_write(op, c, a, &cond, w->kind == WRITE_UPDATE ? &update : NULL, &msg);
     if (rc != DYN_OK)
         return dyn_rpc_call_fail(call, rc, "%s", msg ? msg : "invalid condition");
@@ -929,6 +959,7 @@ h_get(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **resp, vo
         return dyn_rpc_call_fail(call, DYN_EVALIDATION, "missing key");
     if (!storage_partition_table(st, req->partition_id, table, sizeof table))
         return dyn_rpc_call_fail(call, DYN_ENOTABLE, "Requested resource not found");
+    storage_call_table(st, call, req->partition_id);
     if ((out = dyn_arena_alloc(a, sizeof *out)) == NULL)
         return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
     dyne__internal__get_response__init(out);
@@ -948,21 +979,17 @@ out:
     return DYN_OK;
 }
 
-static dyn_err
-h_partition_stats(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **resp,
-                  void *ctx)
+dyn_err
+storage_partition_scan(storage *st, const char *id, int64_t *items, int64_t *bytes)
 {
-    const Dyne__Internal__PartitionStatsRequest *req = (const void *)m;
-    storage *st = ctx;
-    Dyne__Internal__PartitionStatsResponse *out;
     dyn_kv_txn *txn = NULL;
     dyn_kv_iter *it = NULL;
     char table[96];
-    int64_t count = 0, bytes = 0;
     dyn_err rc;
 
-    if (!storage_partition_table(st, req->partition_id, table, sizeof table))
-        return dyn_rpc_call_fail(call, DYN_ENOTABLE, "Requested resource not found");
+    *items = *bytes = 0;
+    if (!storage_partition_table(st, id, table, sizeof table))
+        return DYN_ENOTABLE;
     if ((rc = dyn_kv_read_begin(st->kv, &txn)) != DYN_OK)
         goto out;
     if ((rc = dyn_kv_iter_open(txn, table, NULL, 0, NULL, 0, false, &it)) != DYN_OK)
@@ -972,8 +999,8 @@ h_partition_stats(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessag
         size_t kl, vl;
         if ((rc = dyn_kv_iter_next(it, &k, &kl, &v, &vl)) != DYN_OK)
             break;
-        count++;
-        bytes += (int64_t)vl;
+        (*items)++;
+        *bytes += (int64_t)vl;
     }
     if (rc == DYN_ENOTFOUND)
         rc = DYN_OK;
@@ -982,6 +1009,23 @@ out:
         dyn_kv_iter_close(it);
     if (txn != NULL)
         dyn_kv_read_end(txn);
+    return rc;
+}
+
+static dyn_err
+h_partition_stats(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **resp,
+                  void *ctx)
+{
+    const Dyne__Internal__PartitionStatsRequest *req = (const void *)m;
+    storage *st = ctx;
+    Dyne__Internal__PartitionStatsResponse *out;
+    int64_t count = 0, bytes = 0;
+    dyn_err rc;
+
+    storage_call_table(st, call, req->partition_id);
+    rc = storage_partition_scan(st, req->partition_id, &count, &bytes);
+    if (rc == DYN_ENOTABLE)
+        return dyn_rpc_call_fail(call, DYN_ENOTABLE, "Requested resource not found");
     if (rc != DYN_OK)
         return dyn_rpc_call_fail(call, rc, "storage stats failed");
     if ((out = dyn_arena_alloc(dyn_rpc_call_arena(call), sizeof *out)) == NULL)

@@ -19,6 +19,21 @@ size_t storage_partition_count(storage *st);
 dyn_kv *storage_kv(storage *st);
 /* Copies the WiredTiger table name of partition id into out; false if it is unknown. */
 bool storage_partition_table(storage *st, const char *id, char *out, size_t cap);
+/* Labels call's request metrics with the DynamoDB table partition id belongs to. */
+void storage_call_table(storage *st, dyn_rpc_call *call, const char *id);
+
+/* The partitions now: ids and their DynamoDB table names (parallel arrays, owned: free each
+ * string and both arrays). Returns the count. */
+size_t storage_partitions(storage *st, char ***ids, char ***tables);
+/* Items and bytes (encoded values) in partition id, by a scan of one snapshot: O(items).
+ * DYN_ENOTABLE for an unknown partition. */
+dyn_err storage_partition_scan(storage *st, const char *id, int64_t *items, int64_t *bytes);
+
+/* Every interval_s seconds, scans each partition and publishes its items and bytes as the
+ * gauges dyn_storage_partition_items / dyn_storage_partition_bytes (stats.c). One per process;
+ * stop before storage_free. */
+dyn_err storage_stats_start(storage *st, int interval_s);
+void storage_stats_stop(void);
 dyn_err storage_h_range(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **resp,
                         void *ctx);
 
