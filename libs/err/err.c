@@ -61,6 +61,19 @@ dyn_err_from_type(const char *type)
     return DYN_EINTERNAL;
 }
 
+bool
+dyn_err_from_name(const char *name, size_t n, dyn_err *out)
+{
+    for (int i = 1; i < DYN_ERR__COUNT; i++) {
+        const char *s = dyn_err_name((dyn_err)i);
+        if (strlen(s) == n && memcmp(s, name, n) == 0) {
+            *out = (dyn_err)i;
+            return true;
+        }
+    }
+    return false;
+}
+
 dyn_err
 dyn_err_from_errno(int e)
 {

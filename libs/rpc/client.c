@@ -122,13 +122,10 @@ reply_err(grpc_status_code st, const grpc_metadata_array *trail)
         const grpc_metadata *md = &trail->metadata[i];
         if (grpc_slice_str_cmp(md->key, "dyn-err") != 0)
             continue;
-        size_t n = GRPC_SLICE_LENGTH(md->value);
-        const char *v = (const char *)GRPC_SLICE_START_PTR(md->value);
-        for (int e = 1; e < DYN_ERR__COUNT; e++) {
-            const char *name = dyn_err_name((dyn_err)e);
-            if (strlen(name) == n && memcmp(name, v, n) == 0)
-                return (dyn_err)e;
-        }
+        dyn_err e;
+        if (dyn_err_from_name((const char *)GRPC_SLICE_START_PTR(md->value),
+                              GRPC_SLICE_LENGTH(md->value), &e))
+            return e;
     }
     return status_err(st);
 }

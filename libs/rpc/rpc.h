@@ -78,6 +78,8 @@ dyn_err dyn_rpc_call_fail(dyn_rpc_call *call, dyn_err rc, const char *fmt, ...)
  * borrowed until the call ends (allocate it in the call's arena); NULL clears it. */
 void dyn_rpc_call_set_error_detail(dyn_rpc_call *call, const ProtobufCMessage *detail);
 const ProtobufCMessage *dyn_rpc_call_error_detail(dyn_rpc_call *call);   /* NULL: none */
+/* The server the call arrived at (gRPC or local): for handlers that make local calls. */
+dyn_rpc_server *dyn_rpc_call_server(dyn_rpc_call *call);
 /* Names the table the call is about, for the per-table request metrics (dyn_requests_total and
  * dyn_request_duration_seconds, docs/metrics.md); borrowed until the call ends. Unset: "". */
 void dyn_rpc_call_set_table(dyn_rpc_call *call, const char *table);

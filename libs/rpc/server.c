@@ -780,6 +780,12 @@ dyn_rpc_call_error_detail(dyn_rpc_call *call)
     return call->err_detail;
 }
 
+dyn_rpc_server *
+dyn_rpc_call_server(dyn_rpc_call *call)
+{
+    return call->local_srv != NULL ? call->local_srv : call->w->s;
+}
+
 void
 dyn_rpc_call_set_table(dyn_rpc_call *call, const char *table)
 {

@@ -355,24 +355,24 @@ batch_group(batch_op *b)
         end++;
     b->next = end;
     atomic_store(&b->pending, end - first);
-    dyn_rpc_client *c = router_storage(b->r, b->subs[first].part->addr);
+    const char *addr = b->subs[first].part->addr;
     dyn_arena *a = dyn_rpc_call_arena(b->call);
     for (size_t i = first; i < end; i++) {
         batch_sub *s = &b->subs[i];
         const char *method;
         const ProtobufCMessageDescriptor *rd;
         if (b->get) {
-            method = "/dyne.internal.Storage/Get";
+            method = "Get";
             rd = &dyne__internal__get_response__descriptor;
         } else if (s->req->descriptor == &dyne__internal__put_request__descriptor) {
-            method = "/dyne.internal.Storage/Put";
+            method = "Put";
             rd = &dyne__internal__put_response__descriptor;
         } else {
-            method = "/dyne.internal.Storage/Delete";
+            method = "Delete";
             rd = &dyne__internal__delete_response__descriptor;
         }
-        dyn_rpc_client_call_async(c, method, s->req, rd, router_storage_deadline(b->r), a, sub_done,
-                                  s);
+        /* the node's calls coalesce: one Batch call carries them once the first are out */
+        router_storage_call(b->r, addr, method, s->req, rd, NULL, a, sub_done, s);
     }
 }
 

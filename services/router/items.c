@@ -266,10 +266,9 @@ router_put_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage 
     if (wc == NULL)
         return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
     dyn_rpc_call_defer(call);
-    dyn_rpc_client_call_async_detail(router_storage(r, part->addr), "/dyne.internal.Storage/Put",
-                                     &sreq->base, &dyne__internal__put_response__descriptor,
-                                     &dyne__v1__error_detail__descriptor,
-                                     router_storage_deadline(r), a, put_done, wc);
+    router_storage_call(r, part->addr, "Put", &sreq->base,
+                        &dyne__internal__put_response__descriptor,
+                        &dyne__v1__error_detail__descriptor, a, put_done, wc);
     return DYN_OK;
 }
 
@@ -359,9 +358,8 @@ router_get_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage 
     g->rcc = in->returnconsumedcapacity;
     g->consistent = sreq->consistent;
     dyn_rpc_call_defer(call);
-    dyn_rpc_client_call_async(router_storage(r, part->addr), "/dyne.internal.Storage/Get",
-                              &sreq->base, &dyne__internal__get_response__descriptor,
-                              router_storage_deadline(r), a, get_done, g);
+    router_storage_call(r, part->addr, "Get", &sreq->base,
+                        &dyne__internal__get_response__descriptor, NULL, a, get_done, g);
     return DYN_OK;
 }
 
@@ -425,10 +423,9 @@ router_delete_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessa
     if (wc == NULL)
         return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
     dyn_rpc_call_defer(call);
-    dyn_rpc_client_call_async_detail(router_storage(r, part->addr), "/dyne.internal.Storage/Delete",
-                                     &sreq->base, &dyne__internal__delete_response__descriptor,
-                                     &dyne__v1__error_detail__descriptor,
-                                     router_storage_deadline(r), a, delete_done, wc);
+    router_storage_call(r, part->addr, "Delete", &sreq->base,
+                        &dyne__internal__delete_response__descriptor,
+                        &dyne__v1__error_detail__descriptor, a, delete_done, wc);
     return DYN_OK;
 }
 
@@ -504,9 +501,8 @@ router_update_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessa
     if (wc == NULL)
         return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
     dyn_rpc_call_defer(call);
-    dyn_rpc_client_call_async_detail(router_storage(r, part->addr), "/dyne.internal.Storage/Update",
-                                     &sreq->base, &dyne__internal__update_response__descriptor,
-                                     &dyne__v1__error_detail__descriptor,
-                                     router_storage_deadline(r), a, update_done, wc);
+    router_storage_call(r, part->addr, "Update", &sreq->base,
+                        &dyne__internal__update_response__descriptor,
+                        &dyne__v1__error_detail__descriptor, a, update_done, wc);
     return DYN_OK;
 }

@@ -19,7 +19,7 @@
 static struct {
     char *listen, *http_listen, *etcd, *region, *account;
     char *ddb_listen, *auth, *credentials_file;
-    int workers, storage_deadline_ms, http_threads;
+    int workers, storage_deadline_ms, http_threads, storage_inflight;
 } cfg;
 
 static const dyn_cfg_opt router_opts_tab[] = {
@@ -32,6 +32,9 @@ static const dyn_cfg_opt router_opts_tab[] = {
     DYN_CFG_INT("workers", "2", "completion-queue threads", &cfg.workers),
     DYN_CFG_INT("storage-deadline-ms", "10000", "deadline of one storage call",
                 &cfg.storage_deadline_ms),
+    DYN_CFG_INT("storage-inflight", "2",
+                "calls per storage node at once; more wait and leave together in one Batch",
+                &cfg.storage_inflight),
     DYN_CFG_STR("ddb-listen", "127.0.0.1:8000",
                 "DynamoDB-compatible HTTP endpoint address ('' = off)", &cfg.ddb_listen),
     DYN_CFG_INT("http-threads", "2", "DynamoDB endpoint polling threads", &cfg.http_threads),
@@ -96,6 +99,7 @@ main(int argc, char **argv)
         dyn_log(DYN_LOG_ERROR, "ROUTER-ETCD", "endpoint=%s", cfg.etcd);
         goto out;
     }
+    router_coalesce_init(cfg.storage_inflight);
     router_opts ro = { .region = cfg.region,
                        .account = cfg.account,
                        .storage_deadline_ms = cfg.storage_deadline_ms };

@@ -281,9 +281,8 @@ range_send(read_op *o, const router_part *p)
         q->has_fetch_base = true;
         q->fetch_base = o->fetch;
     }
-    dyn_rpc_client_call_async(router_storage(o->r, p->addr), "/dyne.internal.Storage/Range",
-                              &q->base, &dyne__internal__range_response__descriptor,
-                              router_storage_deadline(o->r), a, range_done, o);
+    router_storage_call(o->r, p->addr, "Range", &q->base,
+                        &dyne__internal__range_response__descriptor, NULL, a, range_done, o);
 }
 
 /* Scan: the next partition overlapping the segment, from the ExclusiveStartKey on. */

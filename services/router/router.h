@@ -67,6 +67,16 @@ bool router_table_has_index(router *r, const char *table, const char *index);
 /* The storage client for an address (created once, kept). */
 dyn_rpc_client *router_storage(router *r, const char *addr);
 int router_storage_deadline(router *r);
+/* One unary call of dyne.internal.Storage method ("Put", "Get", ...: a static string) to the
+ * node at addr, coalesced with other calls to that node while `inflight` calls to it are
+ * running (coalesce.c); done gets what dyn_rpc_client_call_async_detail would give (err_desc
+ * NULL: no error detail). req is packed before this returns. */
+void router_storage_call(router *r, const char *addr, const char *method, const ProtobufCMessage *req,
+                         const ProtobufCMessageDescriptor *resp_desc,
+                         const ProtobufCMessageDescriptor *err_desc, dyn_arena *a,
+                         dyn_rpc_done_fn done, void *arg);
+/* Calls per storage node running at once before further ones queue for a Batch (>= 1). */
+void router_coalesce_init(int inflight);
 /* Replaces/removes a catalog entry from a packed TableMeta (watch events and local writes). */
 void router_catalog_put(router *r, const void *packed, size_t len);
 void router_catalog_del(router *r, const char *name);

@@ -1039,6 +1039,7 @@ h_partition_stats(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessag
 }
 
 const dyn_rpc_method storage_methods[] = {
+    { "Batch", storage_h_batch },
     { "CreatePartition", h_create_partition },
     { "DropPartition", h_drop_partition },
     { "Put", h_put },

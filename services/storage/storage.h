@@ -36,6 +36,9 @@ dyn_err storage_stats_start(storage *st, int interval_s);
 void storage_stats_stop(void);
 dyn_err storage_h_range(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **resp,
                         void *ctx);
+/* Batch: coalesced calls, each run as a local call of its method (batch.c). */
+dyn_err storage_h_batch(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **resp,
+                        void *ctx);
 
 /* The largest item collection (base items and LSI entries of one partition-key value, each
  * counted as its DynamoDB size + 100 bytes) a write may grow; default 10 GiB (lsi.c). Set once

@@ -431,6 +431,60 @@ def test_no_lost_updates():
     assert final == {"N": str(sum(done))} and sum(done) == 160, (final, done)
 
 
+def storage_batches():
+    """Batch calls the storage node has served (its /metrics)."""
+    import re
+    import urllib.request
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % C.storage_http, timeout=10) as r:
+        text = r.read().decode()
+    return sum(float(v) for v in re.findall(r'^dyn_requests_total\{method="Batch"[^}]*\} (\S+)$', text, re.M))
+
+
+def test_coalesced_calls():
+    # 32 clients at once: calls to the storage node queue behind the 2 in flight and travel in
+    # Batch calls; every answer must still be its own (values, errors, error details)
+    import threading
+    create("coal")
+    before = storage_batches()
+    errors = []
+
+    def worker(w):
+        c = C.client()
+        try:
+            for i in range(40):
+                k = {"pk": {"S": "w%d-%d" % (w, i)}}
+                c.call("PutItem", {"TableName": "coal", "Item": dict(k, v={"N": str(i)}),
+                                   "ConditionExpression": "attribute_not_exists(pk)"})
+                got = c.call("GetItem", {"TableName": "coal", "Key": k, "ConsistentRead": True})
+                assert got["Item"]["v"] == {"N": str(i)}, got
+                try:
+                    c.call("PutItem", {"TableName": "coal", "Item": dict(k, v={"N": "-1"}),
+                                       "ConditionExpression": "attribute_not_exists(pk)",
+                                       "ReturnValuesOnConditionCheckFailure": "ALL_OLD"})
+                    raise AssertionError("the second conditional put must fail")
+                except DyneError as e:
+                    assert e.type == "ConditionalCheckFailedException", e
+                    assert e.detail["Item"] == dict(k, v={"N": str(i)}), e.detail
+                r = c.call("UpdateItem", {"TableName": "coal", "Key": k, "UpdateExpression": "ADD v :one",
+                                          "ExpressionAttributeValues": {":one": {"N": "1"}},
+                                          "ReturnValues": "UPDATED_NEW"})
+                assert r["Attributes"] == {"v": {"N": str(i + 1)}}, r
+        except Exception as e:   # noqa: BLE001 -- reported below
+            errors.append(repr(e))
+        finally:
+            c.close()
+
+    ts = [threading.Thread(target=worker, args=(w,)) for w in range(32)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors, errors[:3]
+    n = cl.call("Scan", {"TableName": "coal", "Select": "COUNT"})["Count"]
+    assert n == 32 * 40, n
+    assert storage_batches() > before, "no Batch call: nothing was coalesced"
+
+
 def test_update_item():
     create("upd", pk=("pk", "S"), sk=("sk", "N"))
     key = {"pk": {"S": "u"}, "sk": {"N": "1"}}
@@ -658,6 +712,7 @@ def main():
             ("conditions and projection", test_conditions_and_projection),
             ("ReturnValuesOnConditionCheckFailure", test_return_values_on_condition_check_failure),
             ("no lost updates", test_no_lost_updates),
+            ("coalesced storage calls", test_coalesced_calls),
             ("update item", test_update_item),
             ("query and scan", test_query_and_scan),
             ("batches", test_batches),

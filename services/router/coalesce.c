@@ -1,0 +1,251 @@
+/* services/router -- request coalescing on the router -> storage hop (DESIGN.md §3). Per storage
+ * node, at most `inflight` internal calls run at once; a call made while that many are running
+ * waits in the node's queue, and when one of the running calls ends, everything queued leaves
+ * together in one Batch call (the storage node runs them as separate local calls). Under load
+ * the hop's per-call cost -- most of a request's CPU -- is paid once per batch; with nothing in
+ * flight a call goes out alone, at once, as before. Callers see exactly what
+ * dyn_rpc_client_call_async_detail gives them. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "libs/log/log.h"
+#include "proto/dyne/internal/storage.pb-c.h"
+#include "services/router/router.h"
+
+#define BATCH_MAX 256                      /* calls per Batch */
+#define BATCH_MAX_BYTES ((size_t)4 << 20)  /* packed requests per Batch */
+#define BATCH_ARENA_MAX ((size_t)1 << 30)  /* a Batch's request + reply (Range pages: 1 MB each) */
+
+typedef struct pending {
+    struct pending *next;
+    struct node_q *q;
+    const char *method;                    /* "Put": static */
+    ProtobufCBinaryData req;               /* packed; owned */
+    const ProtobufCMessageDescriptor *resp_desc, *err_desc;
+    dyn_arena *a;
+    dyn_rpc_done_fn done;
+    void *arg;
+} pending;
+
+typedef struct node_q {
+    struct node_q *next;
+    dyn_rpc_client *client;                /* the key */
+    router *r;
+    pthread_mutex_t mu;
+    int inflight;
+    pending *head, **tail;
+} node_q;
+
+typedef struct batch_call {
+    node_q *q;
+    pending *calls;                        /* the batch, in order */
+    size_t n;
+    dyn_arena arena;                       /* request and response of the Batch call */
+} batch_call;
+
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static node_q *g_nodes;
+static int g_inflight = 2;   /* router_coalesce_init */
+
+void
+router_coalesce_init(int inflight)
+{
+    g_inflight = inflight > 0 ? inflight : 1;
+}
+
+static node_q *
+node_get(router *r, dyn_rpc_client *c)
+{
+    node_q *q;
+
+    pthread_mutex_lock(&g_mu);
+    for (q = g_nodes; q != NULL && q->client != c; q = q->next)
+        ;
+    if (q == NULL) {
+        q = dyn_xcalloc(1, sizeof *q);
+        q->client = c;
+        q->r = r;
+        pthread_mutex_init(&q->mu, NULL);
+        q->tail = &q->head;
+        q->next = g_nodes;
+        g_nodes = q;
+    }
+    pthread_mutex_unlock(&g_mu);
+    return q;
+}
+
+static void flush(node_q *q);
+
+/* A call that went out alone ended: hand the answer over, then let the queue go. */
+typedef struct single {
+    node_q *q;
+    dyn_rpc_done_fn done;
+    void *arg;
+} single;
+
+static void
+single_done(void *arg, dyn_err rc, ProtobufCMessage *resp, const char *errmsg)
+{
+    single s = *(single *)arg;
+
+    free(arg);
+    s.done(s.arg, rc, resp, errmsg);
+    flush(s.q);
+}
+
+/* One coalesced call's outcome, unpacked into its caller's arena. */
+static void
+deliver(pending *p, const Dyne__Internal__BatchReply *r, dyn_err batch_rc, const char *batch_msg)
+{
+    ProtobufCAllocator alloc = dyn_arena_pb_allocator(p->a);
+    ProtobufCMessage *resp = NULL;
+    const char *msg = NULL;
+    dyn_err rc = batch_rc;
+
+    if (rc != DYN_OK) {   /* the Batch call itself failed: each call fails the same way */
+        msg = dyn_arena_strdup(p->a, batch_msg != NULL ? batch_msg : dyn_err_type(rc));
+    } else if (r == NULL) {
+        rc = DYN_EINTERNAL;
+        msg = "storage answered a Batch with too few replies";
+    } else if (r->err != NULL) {
+        if (!dyn_err_from_name(r->err, strlen(r->err), &rc))
+            rc = DYN_EINTERNAL;
+        msg = dyn_arena_strdup(p->a, r->message != NULL ? r->message : dyn_err_type(rc));
+        if (p->err_desc != NULL && r->has_detail)
+            resp = protobuf_c_message_unpack(p->err_desc, &alloc, r->detail.len, r->detail.data);
+    } else {
+        resp = protobuf_c_message_unpack(p->resp_desc, &alloc, r->has_reply ? r->reply.len : 0,
+                                         r->has_reply ? r->reply.data : (const uint8_t *)"");
+        if (resp == NULL) {
+            rc = DYN_EINTERNAL;
+            msg = dyn_arena_printf(p->a, "cannot decode %s reply", p->resp_desc->name);
+        }
+    }
+    p->done(p->arg, rc, resp, msg);
+}
+
+static void
+batch_done(void *arg, dyn_err rc, ProtobufCMessage *resp, const char *errmsg)
+{
+    batch_call *bc = arg;
+    const Dyne__Internal__BatchResponse *out = (const void *)resp;
+    node_q *q = bc->q;
+    size_t i = 0;
+
+    for (pending *p = bc->calls, *next; p != NULL; p = next, i++) {
+        next = p->next;
+        deliver(p, rc == DYN_OK && out != NULL && i < out->n_replies ? out->replies[i] : NULL,
+                rc, errmsg);
+        free(p->req.data);
+        free(p);
+    }
+    dyn_arena_fini(&bc->arena);
+    free(bc);
+    flush(q);
+}
+
+/* Called when one of q's calls ended: the queue leaves as one Batch (its slot is reused), or
+ * the slot is given back. */
+static void
+flush(node_q *q)
+{
+    pending *calls = NULL, **tail = &calls;
+    size_t n = 0, bytes = 0;
+
+    pthread_mutex_lock(&q->mu);
+    while (q->head != NULL && n < BATCH_MAX && (n == 0 || bytes + q->head->req.len <= BATCH_MAX_BYTES)) {
+        pending *p = q->head;
+        q->head = p->next;
+        p->next = NULL;
+        *tail = p;
+        tail = &p->next;
+        n++;
+        bytes += p->req.len;
+    }
+    if (q->head == NULL)
+        q->tail = &q->head;
+    if (n == 0)
+        q->inflight--;
+    pthread_mutex_unlock(&q->mu);
+    if (n == 0)
+        return;
+
+    batch_call *bc = dyn_xcalloc(1, sizeof *bc);
+    bc->q = q;
+    bc->calls = calls;
+    bc->n = n;
+    dyn_arena_init(&bc->arena, BATCH_ARENA_MAX);
+    Dyne__Internal__BatchRequest *req = dyn_arena_alloc(&bc->arena, sizeof *req);
+    Dyne__Internal__BatchCall *cs = dyn_arena_alloc(&bc->arena, sizeof *cs * n);
+    Dyne__Internal__BatchCall **ptrs = dyn_arena_alloc(&bc->arena, sizeof *ptrs * n);
+    if (req == NULL || cs == NULL || ptrs == NULL) {
+        batch_done(bc, DYN_ENOMEM, NULL, "out of memory");
+        return;
+    }
+    dyne__internal__batch_request__init(req);
+    size_t i = 0;
+    for (pending *p = calls; p != NULL; p = p->next, i++) {
+        dyne__internal__batch_call__init(&cs[i]);
+        cs[i].method = (char *)p->method;
+        cs[i].has_request = true;
+        cs[i].request = p->req;
+        ptrs[i] = &cs[i];
+    }
+    req->n_calls = n;
+    req->calls = ptrs;
+    dyn_rpc_client_call_async(q->client, "/dyne.internal.Storage/Batch", &req->base,
+                              &dyne__internal__batch_response__descriptor,
+                              router_storage_deadline(q->r), &bc->arena, batch_done, bc);
+}
+
+void
+router_storage_call(router *r, const char *addr, const char *method, const ProtobufCMessage *req,
+                    const ProtobufCMessageDescriptor *resp_desc,
+                    const ProtobufCMessageDescriptor *err_desc, dyn_arena *a, dyn_rpc_done_fn done,
+                    void *arg)
+{
+    dyn_rpc_client *c = router_storage(r, addr);
+    node_q *q = node_get(r, c);
+
+    pthread_mutex_lock(&q->mu);
+    if (q->inflight < g_inflight) {   /* a free slot: out alone, now */
+        q->inflight++;
+        pthread_mutex_unlock(&q->mu);
+        char path[64];
+        single *s = dyn_xmalloc(sizeof *s);
+        *s = (single){ q, done, arg };
+        snprintf(path, sizeof path, "/dyne.internal.Storage/%s", method);
+        dyn_rpc_client_call_async_detail(c, path, req, resp_desc, err_desc,
+                                         router_storage_deadline(r), a, single_done, s);
+        return;
+    }
+    pthread_mutex_unlock(&q->mu);
+
+    /* pack outside the lock; the caller's message may die once we return */
+    pending *p = dyn_xcalloc(1, sizeof *p);
+    size_t len = protobuf_c_message_get_packed_size(req);
+    p->req.data = dyn_xmalloc(len ? len : 1);
+    p->req.len = protobuf_c_message_pack(req, p->req.data);
+    p->q = q;
+    p->method = method;
+    p->resp_desc = resp_desc;
+    p->err_desc = err_desc;
+    p->a = a;
+    p->done = done;
+    p->arg = arg;
+
+    pthread_mutex_lock(&q->mu);
+    if (q->inflight < g_inflight) {   /* a slot freed while we packed: go now, as a batch of 1 */
+        q->inflight++;
+        *q->tail = p;
+        q->tail = &p->next;
+        pthread_mutex_unlock(&q->mu);
+        flush(q);
+        return;
+    }
+    *q->tail = p;
+    q->tail = &p->next;
+    pthread_mutex_unlock(&q->mu);
+}
