@@ -305,6 +305,8 @@ always_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
         return false;
     if (strcmp(msg, "ListTablesOutput") == 0)
         return strcmp(f->name, "TableNames") == 0;
+    if (strcmp(msg, "ListTagsOfResourceOutput") == 0)   /* {"Tags":[]} for an untagged table */
+        return strcmp(f->name, "Tags") == 0;
     if (strcmp(msg, "BatchGetItemOutput") == 0)
         return strcmp(f->name, "Responses") == 0 || strcmp(f->name, "UnprocessedKeys") == 0;
     if (strcmp(msg, "BatchWriteItemOutput") == 0)

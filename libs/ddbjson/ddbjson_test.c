@@ -296,6 +296,9 @@ test_list_tables_output(void)
     q.count = 3;
     q.scannedcount = 3;
     DT_EQ_STR(jt_enc(&q.base), "{\"Count\":3,\"ScannedCount\":3}");
+    /* ListTagsOfResource of an untagged table: Tags [] */
+    Dyne__V1__ListTagsOfResourceOutput t = DYNE__V1__LIST_TAGS_OF_RESOURCE_OUTPUT__INIT;
+    DT_EQ_STR(jt_enc(&t.base), "{\"Tags\":[]}");
 }
 
 static void

@@ -18,8 +18,9 @@
 
 static struct {
     char *listen, *http_listen, *etcd, *region, *account;
-    char *ddb_listen, *auth, *credentials_file;
+    char *ddb_listen, *auth, *credentials_file, *endpoint;
     int workers, storage_deadline_ms, http_threads, storage_inflight;
+    int max_tables, max_table_ops, table_max_capacity, account_max_capacity;
 } cfg;
 
 static const dyn_cfg_opt router_opts_tab[] = {
@@ -45,7 +46,36 @@ static const dyn_cfg_opt router_opts_tab[] = {
                 "sigv4 keys: 'AKID SECRET [TOKEN]' lines or an AWS credentials file; the "
                 "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY environment adds one",
                 &cfg.credentials_file),
+    DYN_CFG_STR("endpoint", "",
+                "host:port DescribeEndpoints answers ('' = the --ddb-listen address)",
+                &cfg.endpoint),
+    DYN_CFG_INT("max-tables", "2500", "tables per account (LimitExceededException past it)",
+                &cfg.max_tables),
+    DYN_CFG_INT("max-table-ops", "500", "tables being created, updated or deleted at once",
+                &cfg.max_table_ops),
+    DYN_CFG_INT("table-max-capacity", "40000", "provisioned RCU/WCU per table and per index",
+                &cfg.table_max_capacity),
+    DYN_CFG_INT("account-max-capacity", "80000", "provisioned RCU/WCU over all tables",
+                &cfg.account_max_capacity),
 };
+
+/* The address DescribeEndpoints answers: --endpoint, else the DynamoDB endpoint's listen address
+ * with a wildcard host made reachable. */
+static const char *
+endpoint_address(char *buf, size_t len)
+{
+    const char *l = cfg.ddb_listen, *colon = strrchr(l, ':');
+
+    if (cfg.endpoint[0] != '\0')
+        return cfg.endpoint;
+    if (colon == NULL)
+        return l;
+    if (strncmp(l, "0.0.0.0:", 8) == 0 || strncmp(l, "[::]:", 5) == 0 || colon == l)
+        snprintf(buf, len, "localhost%s", colon);
+    else
+        snprintf(buf, len, "%s", l);
+    return buf;
+}
 
 /* The key store for --auth=sigv4 (NULL for dev). false: the router must not start. */
 static bool
@@ -99,6 +129,13 @@ main(int argc, char **argv)
         dyn_log(DYN_LOG_ERROR, "ROUTER-ETCD", "endpoint=%s", cfg.etcd);
         goto out;
     }
+    char endpoint[256];
+    router_limits lim = { .endpoint = endpoint_address(endpoint, sizeof endpoint),
+                          .max_tables = cfg.max_tables,
+                          .max_table_ops = cfg.max_table_ops,
+                          .table_max_capacity = cfg.table_max_capacity,
+                          .account_max_capacity = cfg.account_max_capacity };
+    router_limits_set(&lim);
     router_coalesce_init(cfg.storage_inflight);
     router_opts ro = { .region = cfg.region,
                        .account = cfg.account,

@@ -23,6 +23,18 @@ typedef struct router_opts {
     int storage_deadline_ms;  /* per storage call */
 } router_opts;
 
+/* The account's quotas and the endpoint DescribeEndpoints names (limits.c): set once at startup,
+ * before router_new; 0 or NULL fields keep DynamoDB's defaults. Copied (l is borrowed). */
+typedef struct router_limits {
+    const char *endpoint;          /* DescribeEndpoints' Address (host:port) */
+    int max_tables;                /* tables per account: 2500 */
+    int max_table_ops;             /* tables CREATING, UPDATING or DELETING at once: 500 */
+    int64_t table_max_capacity;    /* RCU (and WCU) per table and per index: 40000 */
+    int64_t account_max_capacity;  /* RCU (and WCU) over all tables and indexes: 80000 */
+} router_limits;
+void router_limits_set(const router_limits *l);
+const router_limits *router_limits_get(void);   /* with the defaults filled in */
+
 /* meta is borrowed and must outlive the router. Loads the catalog and starts watching it. */
 dyn_err router_new(dyn_meta *meta, const router_opts *o, router **out);
 void router_free(router *r);
@@ -85,7 +97,7 @@ const router_opts *router_options(router *r);
 
 /* The table's catalog entry from etcd, unpacked in arena a, and its mod revision; DYN_ENOTFOUND
  * if absent. meta_swap: compare-and-swap of the entry on that revision (DYN_ECONDFAIL if it
- * changed), then the local cache. Admin thread only: both block on etcd. (tables.c) */
+ * changed), then the local cache. Admin thread only: both block on etcd. (control.c) */
 struct Dyne__Internal__TableMeta;
 dyn_err meta_load(router *r, dyn_arena *a, const char *name, struct Dyne__Internal__TableMeta **m,
                   int64_t *rev);

@@ -4,7 +4,6 @@
  * partitions exist; DeleteTable answers DELETING and the table is gone once they are dropped.
  * (The controller service takes this lifecycle over when it exists.) */
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,23 +11,15 @@
 #include <unistd.h>
 
 #include "libs/log/log.h"
-#include "proto/dyne/internal/catalog.pb-c.h"
 #include "proto/dyne/internal/storage.pb-c.h"
-#include "proto/dyne/v1/dynamodb.pb-c.h"
-#include "services/router/router.h"
+#include "services/router/control.h"
 #include "services/router/validate.h"
 
-#define TABLES_PREFIX "/dyne/tables/"
 #define NODES_PREFIX "/dyne/nodes/"
-
-static double
-now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    /* DynamoDB reports CreationDateTime with millisecond precision */
-    return (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000) / 1000.0;
-}
+#define LSI_MAX 5
+#define WARM_DOC                                                                                 \
+    "See: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/"                     \
+    "on-demand-capacity-mode.html#on-demand-capacity-mode-initial"
 
 static void
 random_hex(char *out, size_t nbytes)
@@ -52,217 +43,235 @@ random_hex(char *out, size_t nbytes)
 static const char *
 table_key(dyn_arena *a, const char *name)
 {
-    return dyn_arena_printf(a, TABLES_PREFIX "%s", name);
+    return dyn_arena_printf(a, CTL_TABLES_PREFIX "%s", name);
 }
 
-/* ---- validation of CreateTable (dynalite's AWS-verified order and wording) ---- */
+/* ---- validation of CreateTable (dynalite's AWS-verified order and wording, then the newer
+ * members' rules as observed against DynamoDB) ---- */
 
 static const char *const attr_type_enum[] = { "B", "N", "S", NULL };
-static const char *const key_type_enum[] = { "HASH", "RANGE", NULL };
-static const char *const billing_enum[] = { "PROVISIONED", "PAY_PER_REQUEST", NULL };
-static const char *const projection_enum[] = { "ALL", "INCLUDE", "KEYS_ONLY", NULL };
-static const char *const class_enum[] = { "STANDARD", "STANDARD_INFREQUENT_ACCESS", NULL };
-static const char *const view_enum[] = { "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES",
-                                         "KEYS_ONLY", NULL };
 
-static void
-vc_key_schema(vc *v, dyn_arena *a, const char *path, Dyne__V1__KeySchemaElement **ks, size_t n,
-              bool check_enum)
+static bool
+is_ppr(const char *billing_mode)
 {
-    vc_not_null(v, path, n > 0);
-    if (n > 0)
-        vc_list_len(v, path, n, 1, 2);
-    for (size_t i = 0; i < n; i++) {
-        const char *p = dyn_arena_printf(a, "%s.%zu.member.attributeName", path, i + 1);
-        vc_not_null(v, p, ks[i]->attributename != NULL);
-        p = dyn_arena_printf(a, "%s.%zu.member.keyType", path, i + 1);
-        vc_not_null(v, p, ks[i]->keytype != NULL);
-        if (check_enum)
-            vc_enum(v, p, ks[i]->keytype, key_type_enum);
+    return billing_mode != NULL && strcmp(billing_mode, "PAY_PER_REQUEST") == 0;
+}
+
+/* Appends the names of ks not yet in *used (arena arrays). */
+static void
+use_keys(dyn_arena *a, const char ***used, size_t *n, Dyne__V1__KeySchemaElement **ks, size_t nks)
+{
+    for (size_t i = 0; i < nks; i++) {
+        size_t j = 0;
+        while (j < *n && strcmp((*used)[j], ks[i]->attributename) != 0)
+            j++;
+        const char **u = j < *n ? NULL : router_ctl_grow(a, *used, *n, sizeof *u);
+        if (u != NULL) {
+            u[(*n)++] = ks[i]->attributename;
+            *used = u;
+        }
     }
 }
 
-static void
-vc_projection(vc *v, dyn_arena *a, const char *path, const Dyne__V1__Projection *p)
-{
-    vc_not_null(v, dyn_arena_printf(a, "%s.projection", path), p != NULL);
-    if (p == NULL)
-        return;
-    vc_enum(v, dyn_arena_printf(a, "%s.projection.projectionType", path), p->projectiontype,
-            projection_enum);
-    if (p->n_nonkeyattributes > 0)
-        vc_list_len(v, dyn_arena_printf(a, "%s.projection.nonKeyAttributes", path),
-                    p->n_nonkeyattributes, 1, 20);
-}
-
-static bool
-defined(const Dyne__V1__CreateTableInput *in, const char *name)
-{
-    for (size_t i = 0; i < in->n_attributedefinitions; i++)
-        if (in->attributedefinitions[i]->attributename != NULL &&
-            strcmp(in->attributedefinitions[i]->attributename, name) == 0)
-            return true;
-    return false;
-}
-
+/* With indexes, AttributeDefinitions must hold exactly the key attributes of the table and its
+ * indexes (DynamoDB checks this before any index rule). */
 static const char *
-names_list(dyn_arena *a, Dyne__V1__KeySchemaElement **ks, size_t n)
+check_defs_used(dyn_arena *a, const Dyne__V1__CreateTableInput *in)
 {
-    const char *s = "";
-    for (size_t i = 0; i < n; i++)
-        s = dyn_arena_printf(a, "%s%s%s", s, i ? ", " : "", ks[i]->attributename);
-    return s;
-}
+    const char **used = NULL;
+    size_t n = 0;
 
-static const char *
-defs_list(dyn_arena *a, const Dyne__V1__CreateTableInput *in)
-{
-    const char *s = "";
-    for (size_t i = 0; i < in->n_attributedefinitions; i++)
-        s = dyn_arena_printf(a, "%s%s%s", s, i ? ", " : "",
-                             in->attributedefinitions[i]->attributename);
-    return s;
-}
-
-/* Checks an index's key schema and projection after the constraint pass (custom rules). */
-static const char *
-check_index(dyn_arena *a, const Dyne__V1__CreateTableInput *in, const char *name,
-            Dyne__V1__KeySchemaElement **ks, size_t n, const Dyne__V1__Projection *proj)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!defined(in, ks[i]->attributename))
-            return dyn_arena_printf(a,
-                                    "One or more parameter values were invalid: Some index key "
-                                    "attributes are not defined in AttributeDefinitions. Keys: "
-                                    "[%s], AttributeDefinitions: [%s]",
-                                    names_list(a, ks, n), defs_list(a, in));
-    if (n == 2 && strcmp(ks[0]->attributename, ks[1]->attributename) == 0)
-        return "Both the Hash Key and the Range Key element in the KeySchema have the same name";
-    if (strcmp(ks[0]->keytype, "HASH") != 0)
-        return "Invalid KeySchema: The first KeySchemaElement is not a HASH key type";
-    if (n == 2 && strcmp(ks[1]->keytype, "RANGE") != 0)
-        return "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type";
-    if (proj->projectiontype == NULL)
-        return "One or more parameter values were invalid: Unknown ProjectionType: null";
-    if (proj->n_nonkeyattributes > 0 && strcmp(proj->projectiontype, "INCLUDE") != 0)
+    use_keys(a, &used, &n, in->keyschema, in->n_keyschema);
+    for (size_t i = 0; i < in->n_localsecondaryindexes; i++)
+        use_keys(a, &used, &n, in->localsecondaryindexes[i]->keyschema,
+                 in->localsecondaryindexes[i]->n_keyschema);
+    for (size_t i = 0; i < in->n_globalsecondaryindexes; i++)
+        use_keys(a, &used, &n, in->globalsecondaryindexes[i]->keyschema,
+                 in->globalsecondaryindexes[i]->n_keyschema);
+    for (size_t i = 0; i < in->n_attributedefinitions; i++) {
+        size_t j = 0;
+        while (j < n && strcmp(used[j], in->attributedefinitions[i]->attributename) != 0)
+            j++;
+        if (j < n)
+            continue;
+        const char *keys = "";
+        for (size_t k = 0; k < n; k++)
+            keys = dyn_arena_printf(a, "%s%s%s", keys, k ? ", " : "", used[k]);
         return dyn_arena_printf(a,
-                                "One or more parameter values were invalid: ProjectionType is %s, "
-                                "but NonKeyAttributes is specified",
-                                proj->projectiontype);
-    (void)name;
+                                CTL_INVALID "Some AttributeDefinitions are not used. "
+                                            "AttributeDefinitions: [%s], keys used: [%s]",
+                                router_ctl_defs_list(a, in->attributedefinitions,
+                                                     in->n_attributedefinitions),
+                                keys);
+    }
     return NULL;
+}
+
+static const char *
+dup_index(dyn_arena *a, const char *name)
+{
+    return dyn_arena_printf(a, CTL_INVALID "Duplicate index name: %s", name);
+}
+
+static const char *
+check_lsis(dyn_arena *a, const Dyne__V1__CreateTableInput *in)
+{
+    Dyne__V1__AttributeDefinition **defs = in->attributedefinitions;
+    size_t ndefs = in->n_attributedefinitions;
+    const char *m;
+
+    for (size_t i = 0; i < in->n_localsecondaryindexes; i++) {
+        const Dyne__V1__LocalSecondaryIndex *x = in->localsecondaryindexes[i];
+        if (in->n_keyschema != 2)
+            return CTL_INVALID "Table KeySchema does not have a range key, which is required when "
+                               "specifying a LocalSecondaryIndex";
+        if ((m = router_ctl_check_keys(a, defs, ndefs, x->keyschema, x->n_keyschema)) != NULL)
+            return m;
+        if (x->n_keyschema != 2)
+            return dyn_arena_printf(a,
+                                    CTL_INVALID "Index KeySchema does not have a range key for "
+                                                "index: %s",
+                                    x->indexname);
+        if (strcmp(x->keyschema[0]->attributename, in->keyschema[0]->attributename) != 0)
+            return dyn_arena_printf(
+                a,
+                CTL_INVALID "Index KeySchema does not have the same leading hash key as table "
+                            "KeySchema for index: %s. index hash key: %s, table hash key: %s",
+                x->indexname, x->keyschema[0]->attributename, in->keyschema[0]->attributename);
+        if ((m = router_ctl_check_projection(a, x->projection)) != NULL)
+            return m;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(in->localsecondaryindexes[j]->indexname, x->indexname) == 0)
+                return dup_index(a, x->indexname);
+    }
+    if (in->n_localsecondaryindexes > LSI_MAX)
+        return CTL_INVALID "Number of LocalSecondaryIndexes exceeds per-table limit of 5";
+    return NULL;
+}
+
+static const char *
+check_gsis(dyn_arena *a, const Dyne__V1__CreateTableInput *in)
+{
+    bool ppr = is_ppr(in->billingmode);
+    const char *m;
+
+    for (size_t i = 0; i < in->n_globalsecondaryindexes; i++) {
+        const Dyne__V1__GlobalSecondaryIndex *x = in->globalsecondaryindexes[i];
+        if ((m = router_ctl_check_keys(a, in->attributedefinitions, in->n_attributedefinitions,
+                                       x->keyschema, x->n_keyschema)) != NULL ||
+            (m = router_ctl_check_projection(a, x->projection)) != NULL)
+            return m;
+        if (ppr && x->provisionedthroughput != NULL)
+            return dyn_arena_printf(a,
+                                    CTL_INVALID "ProvisionedThroughput should not be specified "
+                                                "for index: %s when BillingMode is "
+                                                "PAY_PER_REQUEST",
+                                    x->indexname);
+        if (!ppr && x->provisionedthroughput == NULL)
+            return dyn_arena_printf(a, CTL_INVALID "ProvisionedThroughput is not specified for "
+                                                   "index: %s",
+                                    x->indexname);
+        for (size_t j = 0; j < in->n_localsecondaryindexes; j++)
+            if (strcmp(in->localsecondaryindexes[j]->indexname, x->indexname) == 0)
+                return dup_index(a, x->indexname);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(in->globalsecondaryindexes[j]->indexname, x->indexname) == 0)
+                return dup_index(a, x->indexname);
+    }
+    if (in->n_globalsecondaryindexes > CTL_GSI_MAX)
+        return CTL_INVALID "GlobalSecondaryIndex count exceeds the per-table limit of 20";
+    return NULL;
+}
+
+/* The members newer than dynalite: streams, table class, encryption, on-demand and warm
+ * throughput, tags. */
+static const char *
+check_features(dyn_arena *a, const Dyne__V1__CreateTableInput *in)
+{
+    const Dyne__V1__StreamSpecification *ss = in->streamspecification;
+    const Dyne__V1__OnDemandThroughput *odt = in->ondemandthroughput;
+    const Dyne__V1__WarmThroughput *warm = in->warmthroughput;
+    bool ppr = is_ppr(in->billingmode);
+    const char *m;
+
+    if (ss != NULL && ss->streamenabled && ss->streamviewtype == NULL)
+        return CTL_INVALID "Table is being created with a stream enabled, UpdateViewType is "
+                           "required";
+    if (ss != NULL && !ss->streamenabled && ss->streamviewtype != NULL)
+        return CTL_INVALID "Table is being created with a stream disabled, UpdateViewType should "
+                           "not be specified";
+    if (!router_ctl_table_class_ok(in->tableclass))
+        return CTL_BAD_TABLE_CLASS;
+    if ((m = router_ctl_check_sse(in->ssespecification)) != NULL)
+        return m;
+    if (!ppr && odt != NULL && (odt->has_maxreadrequestunits || odt->has_maxwriterequestunits))
+        return dyn_arena_printf(a,
+                                CTL_INVALID "%s for OnDemandThroughput cannot be specified when "
+                                            "table BillingMode is PROVISIONED.",
+                                odt->has_maxreadrequestunits ? "MaxReadRequestUnits"
+                                                             : "MaxWriteRequestUnits");
+    for (int i = 0; warm != NULL && i < 2; i++) {
+        bool has = i == 0 ? warm->has_readunitspersecond : warm->has_writeunitspersecond;
+        int64_t v = i == 0 ? warm->readunitspersecond : warm->writeunitspersecond;
+        const Dyne__V1__ProvisionedThroughput *pt = in->provisionedthroughput;
+        int64_t floor = ppr ? (i == 0 ? CTL_PPR_WARM_READ : CTL_PPR_WARM_WRITE)
+                        : pt == NULL ? 0
+                        : i == 0     ? pt->readcapacityunits
+                                     : pt->writecapacityunits;
+        const char *what = i == 0 ? "ReadUnitsPerSecond" : "WriteUnitsPerSecond";
+        if (has && v < floor)
+            return ppr ? dyn_arena_printf(a,
+                                          CTL_INVALID "Requested %s for WarmThroughput for table "
+                                                      "is lower than initial throughput for "
+                                                      "OnDemand. " WARM_DOC,
+                                          what)
+                       : dyn_arena_printf(a,
+                                          CTL_INVALID "Requested %s for WarmThroughput for table "
+                                                      "is lower than %s of ProvisionedThroughput",
+                                          what, i == 0 ? "ReadCapacityUnits"
+                                                       : "WriteCapacityUnits");
+    }
+    return router_ctl_check_tags(a, in->tags, in->n_tags);
 }
 
 static const char *
 create_table_custom(dyn_arena *a, const Dyne__V1__CreateTableInput *in)
 {
-    Dyne__V1__KeySchemaElement **ks = in->keyschema;
-    size_t nks = in->n_keyschema;
+    Dyne__V1__AttributeDefinition **defs = in->attributedefinitions;
+    size_t ndefs = in->n_attributedefinitions;
     const char *m;
-    bool ppr = in->billingmode != NULL && strcmp(in->billingmode, "PAY_PER_REQUEST") == 0;
 
-    if (ppr) {
+    if (is_ppr(in->billingmode)) {
         if (in->provisionedthroughput != NULL)
-            return "One or more parameter values were invalid: Neither ReadCapacityUnits nor "
-                   "WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST";
+            return CTL_INVALID "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified "
+                               "when BillingMode is PAY_PER_REQUEST";
     } else {
         const Dyne__V1__ProvisionedThroughput *pt = in->provisionedthroughput;
         if (pt == NULL || !pt->has_readcapacityunits || !pt->has_writecapacityunits)
-            return "One or more parameter values were invalid: ReadCapacityUnits and "
-                   "WriteCapacityUnits must both be specified when BillingMode is PROVISIONED";
-        if (pt->readcapacityunits > 1000000000000LL)
-            return dyn_arena_printf(a, "Given value %" PRId64 " for ReadCapacityUnits is out of bounds",
-                                    pt->readcapacityunits);
-        if (pt->writecapacityunits > 1000000000000LL)
-            return dyn_arena_printf(a,
-                                    "Given value %" PRId64 " for WriteCapacityUnits is out of bounds",
-                                    pt->writecapacityunits);
+            return CTL_INVALID "ReadCapacityUnits and WriteCapacityUnits must both be specified "
+                               "when BillingMode is PROVISIONED";
+        if ((m = router_ctl_check_bounds(a, pt)) != NULL)
+            return m;
     }
-    if (nks > in->n_attributedefinitions)
+    if (in->n_keyschema > ndefs)
         return "Invalid KeySchema: Some index key attribute have no definition";
-    for (size_t i = 0; i < nks; i++)
-        if (!defined(in, ks[i]->attributename))
-            return dyn_arena_printf(a,
-                                    "One or more parameter values were invalid: Some index key "
-                                    "attributes are not defined in AttributeDefinitions. Keys: "
-                                    "[%s], AttributeDefinitions: [%s]",
-                                    names_list(a, ks, nks), defs_list(a, in));
-    if (nks == 2 && strcmp(ks[0]->attributename, ks[1]->attributename) == 0)
-        return "Both the Hash Key and the Range Key element in the KeySchema have the same name";
-    if (strcmp(ks[0]->keytype, "HASH") != 0)
-        return "Invalid KeySchema: The first KeySchemaElement is not a HASH key type";
-    if (nks == 2 && strcmp(ks[1]->keytype, "RANGE") != 0)
-        return "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type";
-    for (size_t i = 0; i < in->n_attributedefinitions; i++)
+    if ((m = router_ctl_check_keys(a, defs, ndefs, in->keyschema, in->n_keyschema)) != NULL)
+        return m;
+    for (size_t i = 0; i < ndefs; i++)
         for (size_t j = 0; j < i; j++)
-            if (strcmp(in->attributedefinitions[i]->attributename,
-                       in->attributedefinitions[j]->attributename) == 0)
-                return "Cannot have two attributes with the same name";
+            if (strcmp(defs[i]->attributename, defs[j]->attributename) == 0)
+                return dyn_arena_printf(a, "Attribute Name is duplicated: %s",
+                                        defs[i]->attributename);
     if (in->n_localsecondaryindexes == 0 && in->n_globalsecondaryindexes == 0 &&
-        nks != in->n_attributedefinitions)
-        return "One or more parameter values were invalid: Number of attributes in KeySchema does "
-               "not exactly match number of attributes defined in AttributeDefinitions";
-
-    for (size_t i = 0; i < in->n_localsecondaryindexes; i++) {
-        const Dyne__V1__LocalSecondaryIndex *x = in->localsecondaryindexes[i];
-        if (nks != 2)
-            return "One or more parameter values were invalid: Table KeySchema does not have a "
-                   "range key, which is required when specifying a LocalSecondaryIndex";
-        if ((m = check_index(a, in, x->indexname, x->keyschema, x->n_keyschema, x->projection)))
-            return m;
-        if (x->n_keyschema != 2)
-            return dyn_arena_printf(a,
-                                    "One or more parameter values were invalid: Index KeySchema "
-                                    "does not have a range key for index: %s",
-                                    x->indexname);
-        if (strcmp(x->keyschema[0]->attributename, ks[0]->attributename) != 0)
-            return dyn_arena_printf(
-                a,
-                "One or more parameter values were invalid: Index KeySchema does not have the same "
-                "leading hash key as table KeySchema for index: %s. index hash key: %s, table hash "
-                "key: %s",
-                x->indexname, x->keyschema[0]->attributename, ks[0]->attributename);
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(in->localsecondaryindexes[j]->indexname, x->indexname) == 0)
-                return dyn_arena_printf(a,
-                                        "One or more parameter values were invalid: Duplicate "
-                                        "index name: %s",
-                                        x->indexname);
-    }
-    if (in->n_localsecondaryindexes > 5)
-        return "One or more parameter values were invalid: Number of LocalSecondaryIndexes exceeds "
-               "per-table limit of 5";
-    for (size_t i = 0; i < in->n_globalsecondaryindexes; i++) {
-        const Dyne__V1__GlobalSecondaryIndex *x = in->globalsecondaryindexes[i];
-        if ((m = check_index(a, in, x->indexname, x->keyschema, x->n_keyschema, x->projection)))
-            return m;
-        if (ppr && x->provisionedthroughput != NULL)
-            return dyn_arena_printf(a,
-                                    "One or more parameter values were invalid: "
-                                    "ProvisionedThroughput should not be specified for index: %s "
-                                    "when BillingMode is PAY_PER_REQUEST",
-                                    x->indexname);
-        for (size_t j = 0; j < in->n_localsecondaryindexes; j++)
-            if (strcmp(in->localsecondaryindexes[j]->indexname, x->indexname) == 0)
-                return dyn_arena_printf(a,
-                                        "One or more parameter values were invalid: Duplicate "
-                                        "index name: %s",
-                                        x->indexname);
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(in->globalsecondaryindexes[j]->indexname, x->indexname) == 0)
-                return dyn_arena_printf(a,
-                                        "One or more parameter values were invalid: Duplicate "
-                                        "index name: %s",
-                                        x->indexname);
-    }
-    if (in->n_globalsecondaryindexes > 20)
-        return "One or more parameter values were invalid: GlobalSecondaryIndex count exceeds the "
-               "per-table limit of 20";
-    if (in->streamspecification != NULL && in->streamspecification->has_streamenabled &&
-        in->streamspecification->streamenabled && in->streamspecification->streamviewtype == NULL)
-        return "One or more parameter values were invalid: You must specify a StreamViewType when "
-               "enabling a stream";
-    return NULL;
+        in->n_keyschema != ndefs)
+        return CTL_INVALID "Number of attributes in KeySchema does not exactly match number of "
+                           "attributes defined in AttributeDefinitions";
+    if ((in->n_localsecondaryindexes > 0 || in->n_globalsecondaryindexes > 0) &&
+        (m = check_defs_used(a, in)) != NULL)
+        return m;
+    if ((m = check_lsis(a, in)) != NULL || (m = check_gsis(a, in)) != NULL)
+        return m;
+    return check_features(a, in);
 }
 
 /* The whole request check; NULL if valid, else the ValidationException message. */
@@ -287,51 +296,32 @@ create_table_check(dyn_arena *a, const Dyne__V1__CreateTableInput *in)
     }
     if (!vc_name_chars_ok(in->tablename))
         vc_table_name(&v, "tableName", in->tablename);
-    vc_enum(&v, "billingMode", in->billingmode, billing_enum);
-    if (in->provisionedthroughput != NULL) {
-        const Dyne__V1__ProvisionedThroughput *pt = in->provisionedthroughput;
-        vc_not_null(&v, "provisionedThroughput.writeCapacityUnits", pt->has_writecapacityunits);
-        if (pt->has_writecapacityunits)
-            vc_int_range(&v, "provisionedThroughput.writeCapacityUnits", pt->writecapacityunits, 1,
-                         INT64_MAX);
-        vc_not_null(&v, "provisionedThroughput.readCapacityUnits", pt->has_readcapacityunits);
-        if (pt->has_readcapacityunits)
-            vc_int_range(&v, "provisionedThroughput.readCapacityUnits", pt->readcapacityunits, 1,
-                         INT64_MAX);
-    }
-    vc_key_schema(&v, a, "keySchema", in->keyschema, in->n_keyschema, true);
+    vc_enum(&v, "billingMode", in->billingmode, router_ctl_billing_enum);
+    router_ctl_vc_throughput(&v, a, "provisionedThroughput", in->provisionedthroughput);
+    router_ctl_vc_key_schema(&v, a, "keySchema", in->keyschema, in->n_keyschema, true);
     for (size_t i = 0; i < in->n_localsecondaryindexes; i++) {
         const Dyne__V1__LocalSecondaryIndex *x = in->localsecondaryindexes[i];
-        const char *p = dyn_arena_printf(a, "localSecondaryIndexes.%zu.member", i + 1);
-        const char *np = dyn_arena_printf(a, "%s.indexName", p);
-        vc_not_null(&v, np, x->indexname != NULL);
-        vc_table_name(&v, np, x->indexname);
-        vc_key_schema(&v, a, dyn_arena_printf(a, "%s.keySchema", p), x->keyschema, x->n_keyschema,
-                      false);
-        vc_projection(&v, a, p, x->projection);
+        router_ctl_vc_index(&v, a, dyn_arena_printf(a, "localSecondaryIndexes.%zu.member", i + 1),
+                        x->indexname, x->keyschema, x->n_keyschema, x->projection);
     }
     for (size_t i = 0; i < in->n_globalsecondaryindexes; i++) {
         const Dyne__V1__GlobalSecondaryIndex *x = in->globalsecondaryindexes[i];
         const char *p = dyn_arena_printf(a, "globalSecondaryIndexes.%zu.member", i + 1);
-        const char *np = dyn_arena_printf(a, "%s.indexName", p);
-        vc_not_null(&v, np, x->indexname != NULL);
-        vc_table_name(&v, np, x->indexname);
-        vc_key_schema(&v, a, dyn_arena_printf(a, "%s.keySchema", p), x->keyschema, x->n_keyschema,
-                      false);
-        vc_projection(&v, a, p, x->projection);
+        router_ctl_vc_index(&v, a, p, x->indexname, x->keyschema, x->n_keyschema, x->projection);
+        router_ctl_vc_throughput(&v, a, dyn_arena_printf(a, "%s.provisionedThroughput", p),
+                                 x->provisionedthroughput);
     }
-    vc_enum(&v, "tableClass", in->tableclass, class_enum);
-    if (in->streamspecification != NULL)
+    if (in->streamspecification != NULL) {
+        vc_not_null(&v, "streamSpecification.streamEnabled",
+                    in->streamspecification->has_streamenabled);
         vc_enum(&v, "streamSpecification.streamViewType", in->streamspecification->streamviewtype,
-                view_enum);
-    if (in->n_tags > 50)
-        vc_list_len(&v, "tags", in->n_tags, 0, 50);
-    for (size_t i = 0; i < in->n_tags; i++) {
-        const Dyne__V1__Tag *t = in->tags[i];
-        vc_not_null(&v, dyn_arena_printf(a, "tags.%zu.member.key", i + 1), t->key != NULL);
-        vc_str_len(&v, dyn_arena_printf(a, "tags.%zu.member.key", i + 1), t->key, 1, 128);
-        vc_not_null(&v, dyn_arena_printf(a, "tags.%zu.member.value", i + 1), t->value != NULL);
-        vc_str_len(&v, dyn_arena_printf(a, "tags.%zu.member.value", i + 1), t->value, 0, 256);
+                router_ctl_view_enum);
+    }
+    if (in->ssespecification != NULL) {
+        vc_enum(&v, "sSESpecification.sSEType", in->ssespecification->ssetype,
+                router_ctl_sse_type_enum);
+        vc_str_len(&v, "sSESpecification.kMSMasterKeyId", in->ssespecification->kmsmasterkeyid,
+                   1, 2048);
     }
     const char *m = vc_message(&v);
     if (m != NULL)
@@ -342,16 +332,24 @@ create_table_check(dyn_arena *a, const Dyne__V1__CreateTableInput *in)
 
 /* ---- descriptions ---- */
 
-static Dyne__V1__TableDescription *
-description_unpack(dyn_arena *a, const Dyne__Internal__TableMeta *m)
+static Dyne__V1__TableWarmThroughputDescription *
+warm_desc(dyn_arena *a, int64_t r, int64_t w, const Dyne__V1__WarmThroughput *want)
 {
-    ProtobufCAllocator al = dyn_arena_pb_allocator(a);
-    Dyne__V1__TableDescription *d = NULL;
+    Dyne__V1__TableWarmThroughputDescription *d = dyn_arena_zalloc(a, sizeof *d);
 
-    if (m->has_description)
-        d = dyne__v1__table_description__unpack(&al, m->description.len, m->description.data);
-    if (d != NULL && m->status != NULL)
-        d->tablestatus = m->status;
+    if (d == NULL)
+        return NULL;
+    dyne__v1__table_warm_throughput_description__init(d);
+    d->has_readunitspersecond = d->has_writeunitspersecond = true;
+    d->readunitspersecond = want != NULL && want->has_readunitspersecond &&
+                                    want->readunitspersecond > r
+                                ? want->readunitspersecond
+                                : r;
+    d->writeunitspersecond = want != NULL && want->has_writeunitspersecond &&
+                                     want->writeunitspersecond > w
+                                 ? want->writeunitspersecond
+                                 : w;
+    d->status = "ACTIVE";
     return d;
 }
 
@@ -360,13 +358,14 @@ description_build(dyn_arena *a, const router_opts *o, const Dyne__V1__CreateTabl
                   const char *table_id, double created)
 {
     Dyne__V1__TableDescription *d = dyn_arena_zalloc(a, sizeof *d);
+    bool ppr = is_ppr(in->billingmode);
+    int64_t rcu = 0, wcu = 0;
     const char *arn;
 
     if (d == NULL)
         return NULL;
     dyne__v1__table_description__init(d);
-    arn = dyn_arena_printf(a, "arn:aws:dynamodb:%s:%s:table/%s", o->region, o->account,
-                           in->tablename);
+    arn = router_ctl_table_arn(a, o, in->tablename);
     d->n_attributedefinitions = in->n_attributedefinitions;
     d->attributedefinitions = in->attributedefinitions;
     d->tablename = in->tablename;
@@ -378,26 +377,30 @@ description_build(dyn_arena *a, const router_opts *o, const Dyne__V1__CreateTabl
     d->tablearn = (char *)arn;
     d->tableid = (char *)table_id;
     d->has_tablesizebytes = d->has_itemcount = true;
-    d->deletionprotectionenabled = in->has_deletionprotectionenabled && in->deletionprotectionenabled;
+    d->deletionprotectionenabled =
+        in->has_deletionprotectionenabled && in->deletionprotectionenabled;
     d->has_deletionprotectionenabled = true;
 
-    Dyne__V1__ProvisionedThroughputDescription *pt = dyn_arena_zalloc(a, sizeof *pt);
-    dyne__v1__provisioned_throughput_description__init(pt);
-    pt->has_numberofdecreasestoday = pt->has_readcapacityunits = pt->has_writecapacityunits = true;
-    bool ppr = in->billingmode != NULL && strcmp(in->billingmode, "PAY_PER_REQUEST") == 0;
-    if (!ppr && in->provisionedthroughput != NULL) {
-        pt->readcapacityunits = in->provisionedthroughput->readcapacityunits;
-        pt->writecapacityunits = in->provisionedthroughput->writecapacityunits;
+    if (!ppr) {
+        rcu = in->provisionedthroughput->readcapacityunits;
+        wcu = in->provisionedthroughput->writecapacityunits;
     }
-    d->provisionedthroughput = pt;
+    d->provisionedthroughput = router_ctl_pt_desc(a, rcu, wcu);
     if (ppr) {
         Dyne__V1__BillingModeSummary *bm = dyn_arena_zalloc(a, sizeof *bm);
+        if (bm == NULL)
+            return NULL;
         dyne__v1__billing_mode_summary__init(bm);
         bm->billingmode = "PAY_PER_REQUEST";
         bm->has_lastupdatetopayperrequestdatetime = true;
         bm->lastupdatetopayperrequestdatetime = created;
         d->billingmodesummary = bm;
+        if (in->ondemandthroughput != NULL && (in->ondemandthroughput->has_maxreadrequestunits ||
+                                               in->ondemandthroughput->has_maxwriterequestunits))
+            d->ondemandthroughput = in->ondemandthroughput;
     }
+    d->warmthroughput = warm_desc(a, ppr ? CTL_PPR_WARM_READ : rcu, ppr ? CTL_PPR_WARM_WRITE : wcu,
+                                  in->warmthroughput);
     if (in->n_localsecondaryindexes > 0) {
         d->n_localsecondaryindexes = in->n_localsecondaryindexes;
         d->localsecondaryindexes =
@@ -405,6 +408,8 @@ description_build(dyn_arena *a, const router_opts *o, const Dyne__V1__CreateTabl
         for (size_t i = 0; i < in->n_localsecondaryindexes; i++) {
             const Dyne__V1__LocalSecondaryIndex *x = in->localsecondaryindexes[i];
             Dyne__V1__LocalSecondaryIndexDescription *ld = dyn_arena_zalloc(a, sizeof *ld);
+            if (ld == NULL || d->localsecondaryindexes == NULL)
+                return NULL;
             dyne__v1__local_secondary_index_description__init(ld);
             ld->indexname = x->indexname;
             ld->n_keyschema = x->n_keyschema;
@@ -421,79 +426,51 @@ description_build(dyn_arena *a, const router_opts *o, const Dyne__V1__CreateTabl
             dyn_arena_alloc(a, sizeof *d->globalsecondaryindexes * in->n_globalsecondaryindexes);
         for (size_t i = 0; i < in->n_globalsecondaryindexes; i++) {
             const Dyne__V1__GlobalSecondaryIndex *x = in->globalsecondaryindexes[i];
-            Dyne__V1__GlobalSecondaryIndexDescription *gd = dyn_arena_zalloc(a, sizeof *gd);
-            dyne__v1__global_secondary_index_description__init(gd);
-            gd->indexname = x->indexname;
-            gd->n_keyschema = x->n_keyschema;
-            gd->keyschema = x->keyschema;
-            gd->projection = x->projection;
-            gd->indexstatus = "CREATING";
-            gd->has_backfilling = true;
-            gd->has_indexsizebytes = gd->has_itemcount = true;
-            gd->indexarn = dyn_arena_printf(a, "%s/index/%s", arn, x->indexname);
-            Dyne__V1__ProvisionedThroughputDescription *gpt = dyn_arena_zalloc(a, sizeof *gpt);
-            dyne__v1__provisioned_throughput_description__init(gpt);
-            gpt->has_numberofdecreasestoday = gpt->has_readcapacityunits =
-                gpt->has_writecapacityunits = true;
-            if (x->provisionedthroughput != NULL) {
-                gpt->readcapacityunits = x->provisionedthroughput->readcapacityunits;
-                gpt->writecapacityunits = x->provisionedthroughput->writecapacityunits;
-            }
-            gd->provisionedthroughput = gpt;
-            d->globalsecondaryindexes[i] = gd;
+            if (d->globalsecondaryindexes == NULL ||
+                (d->globalsecondaryindexes[i] = router_ctl_gsi_desc(
+                     a, arn, x->indexname, x->keyschema, x->n_keyschema, x->projection,
+                     x->provisionedthroughput, x->ondemandthroughput, x->warmthroughput, ppr)) ==
+                    NULL)
+                return NULL;
         }
     }
-    if (in->streamspecification != NULL && in->streamspecification->has_streamenabled &&
-        in->streamspecification->streamenabled) {
-        char label[32];
-        time_t t = (time_t)created;
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(label, sizeof label, "%Y-%m-%dT%H:%M:%S.000", &tm);
-        d->streamspecification = in->streamspecification;
-        d->lateststreamlabel = dyn_arena_strdup(a, label);
-        d->lateststreamarn = dyn_arena_printf(a, "%s/stream/%s", arn, label);
-    }
-    if (in->ssespecification != NULL && in->ssespecification->has_enabled &&
-        in->ssespecification->enabled) {
-        Dyne__V1__SSEDescription *sd = dyn_arena_zalloc(a, sizeof *sd);
-        dyne__v1__ssedescription__init(sd);
-        sd->status = "ENABLED";
-        sd->ssetype = "KMS";
-        sd->kmsmasterkeyarn = dyn_arena_printf(a, "arn:aws:kms:%s:%s:key/%s", o->region,
-                                               o->account,
-                                               in->ssespecification->kmsmasterkeyid
-                                                   ? in->ssespecification->kmsmasterkeyid
-                                                   : "dyne-managed");
-        d->ssedescription = sd;
-    }
+    if (in->streamspecification != NULL && in->streamspecification->streamenabled)
+        router_ctl_stream_on(a, d, in->streamspecification, created);
+    d->ssedescription = router_ctl_sse_desc(a, o, in->ssespecification);
     if (in->tableclass != NULL) {
         Dyne__V1__TableClassSummary *tc = dyn_arena_zalloc(a, sizeof *tc);
+        if (tc == NULL)
+            return NULL;
         dyne__v1__table_class_summary__init(tc);
         tc->tableclass = in->tableclass;
         d->tableclasssummary = tc;
     }
-    if (in->ondemandthroughput != NULL)
-        d->ondemandthroughput = in->ondemandthroughput;
-    return d;
+    return d->provisionedthroughput != NULL && d->warmthroughput != NULL ? d : NULL;
 }
 
-/* ---- etcd helpers (admin thread only: these block) ---- */
-
-/* Reads a table's catalog entry. DYN_ENOTFOUND if absent. */
-dyn_err
-meta_load(router *r, dyn_arena *a, const char *name, Dyne__Internal__TableMeta **m, int64_t *rev)
+/* CreateTable's answer shows less than the stored description, as DynamoDB's does: no
+ * LastUpdateToPayPerRequestDateTime yet, and WarmThroughput only when asked for (then still
+ * being applied). */
+static Dyne__V1__TableDescription *
+create_answer(dyn_arena *a, const Dyne__V1__TableDescription *stored,
+              const Dyne__V1__CreateTableInput *in)
 {
-    ProtobufCAllocator al = dyn_arena_pb_allocator(a);
-    dyn_meta_kv kv;
-    dyn_err rc;
+    Dyne__V1__TableDescription *d = dyn_arena_memdup(a, stored, sizeof *stored);
+    Dyne__V1__BillingModeSummary *bm;
 
-    if ((rc = dyn_meta_get(router_meta(r), table_key(a, name), a, &kv)) != DYN_OK)
-        return rc;
-    *rev = kv.mod_rev;
-    if ((*m = dyne__internal__table_meta__unpack(&al, kv.val_len, kv.val)) == NULL)
-        return DYN_EINTERNAL;
-    return DYN_OK;
+    if (d == NULL)
+        return NULL;
+    if (d->billingmodesummary != NULL &&
+        (bm = dyn_arena_memdup(a, d->billingmodesummary, sizeof *bm)) != NULL) {
+        bm->has_lastupdatetopayperrequestdatetime = false;
+        d->billingmodesummary = bm;
+    }
+    if (in->warmthroughput == NULL)
+        d->warmthroughput = NULL;
+    else if ((d->warmthroughput = dyn_arena_memdup(a, stored->warmthroughput,
+                                                   sizeof *stored->warmthroughput)) != NULL)
+        d->warmthroughput->status = "UPDATING";
+    return d;
 }
 
 static dyn_err
@@ -503,23 +480,6 @@ meta_pack(dyn_arena *a, const Dyne__Internal__TableMeta *m, void **buf, size_t *
     if ((*buf = dyn_arena_alloc(a, *len ? *len : 1)) == NULL)
         return DYN_ENOMEM;
     dyne__internal__table_meta__pack(m, *buf);
-    return DYN_OK;
-}
-
-/* Compare-and-swap of a catalog entry on its mod revision, then the local cache. */
-dyn_err
-meta_swap(router *r, dyn_arena *a, const Dyne__Internal__TableMeta *m, int64_t rev)
-{
-    void *buf;
-    size_t len;
-    dyn_err rc;
-
-    if ((rc = meta_pack(a, m, &buf, &len)) != DYN_OK)
-        return rc;
-    if ((rc = dyn_meta_cas(router_meta(r), table_key(a, m->table_name), rev, buf, len, 0, NULL)) !=
-        DYN_OK)
-        return rc;
-    router_catalog_put(r, buf, len);
     return DYN_OK;
 }
 
@@ -536,7 +496,7 @@ pick_node(router *r, dyn_arena *a, const char **id, const char **addr)
     if ((rc = dyn_meta_range(router_meta(r), NODES_PREFIX, 0, a, &nodes, &nn, NULL, NULL)) !=
         DYN_OK)
         return rc;
-    if ((rc = dyn_meta_range(router_meta(r), TABLES_PREFIX, 0, a, &tables, &nt, NULL, NULL)) !=
+    if ((rc = dyn_meta_range(router_meta(r), CTL_TABLES_PREFIX, 0, a, &tables, &nt, NULL, NULL)) !=
         DYN_OK)
         return rc;
     for (size_t i = 0; i < nn; i++) {
@@ -561,48 +521,39 @@ pick_node(router *r, dyn_arena *a, const char **id, const char **addr)
     return *id == NULL ? DYN_EUNAVAIL : DYN_OK;
 }
 
-/* A table's catalog entry and its description, for DescribeTable and DeleteTable; a missing
- * table is DynamoDB's "Table: x not found" (recorded on the call). */
-static dyn_err
-load_described(router *r, dyn_rpc_call *call, const char *name, Dyne__Internal__TableMeta **m,
-               int64_t *rev, Dyne__V1__TableDescription **d)
-{
-    dyn_arena *a = dyn_rpc_call_arena(call);
-    dyn_err rc;
-
-    if ((rc = meta_load(r, a, name, m, rev)) == DYN_ENOTFOUND)
-        return dyn_rpc_call_fail(call, DYN_ENOTABLE,
-                                 "Requested resource not found: Table: %s not found", name);
-    if (rc != DYN_OK)
-        return rc;
-    if ((*d = description_unpack(a, *m)) == NULL)
-        return DYN_EINTERNAL;
-    return DYN_OK;
-}
-
 static void
 finish_description(dyn_rpc_call *call, dyn_err rc, Dyne__V1__TableDescription *d, int kind)
 {
     dyn_arena *a = dyn_rpc_call_arena(call);
     ProtobufCMessage *out = NULL;
 
+    if (rc == DYN_OK && d == NULL)
+        rc = DYN_ENOMEM;
     if (rc == DYN_OK) {
         if (kind == 0) {
             Dyne__V1__CreateTableOutput *o = dyn_arena_alloc(a, sizeof *o);
-            dyne__v1__create_table_output__init(o);
-            o->tabledescription = d;
-            out = &o->base;
+            if (o != NULL) {
+                dyne__v1__create_table_output__init(o);
+                o->tabledescription = d;
+                out = &o->base;
+            }
         } else if (kind == 1) {
             Dyne__V1__DescribeTableOutput *o = dyn_arena_alloc(a, sizeof *o);
-            dyne__v1__describe_table_output__init(o);
-            o->table = d;
-            out = &o->base;
+            if (o != NULL) {
+                dyne__v1__describe_table_output__init(o);
+                o->table = d;
+                out = &o->base;
+            }
         } else {
             Dyne__V1__DeleteTableOutput *o = dyn_arena_alloc(a, sizeof *o);
-            dyne__v1__delete_table_output__init(o);
-            o->tabledescription = d;
-            out = &o->base;
+            if (o != NULL) {
+                dyne__v1__delete_table_output__init(o);
+                o->tabledescription = d;
+                out = &o->base;
+            }
         }
+        if (out == NULL)
+            rc = DYN_ENOMEM;
     }
     dyn_rpc_call_finish(call, rc, out, NULL);
 }
@@ -637,6 +588,43 @@ lsi_defs(dyn_arena *a, const Dyne__V1__CreateTableInput *in)
     return defs;
 }
 
+/* The account's quotas for one more table: the name (ResourceInUseException), the table count,
+ * tables in flight, provisioned capacity; DYN_OK or the error recorded on the call. */
+static dyn_err
+create_quotas(router *r, dyn_rpc_call *call, const Dyne__V1__CreateTableInput *in,
+              const Dyne__V1__TableDescription *d)
+{
+    dyn_arena *a = dyn_rpc_call_arena(call);
+    const router_limits *lim = router_limits_get();
+    Dyne__Internal__TableMeta *old;
+    router_ctl_account acct;
+    int64_t rev, rcu, wcu;
+    dyn_err rc;
+
+    if ((rc = meta_load(r, a, in->tablename, &old, &rev)) == DYN_OK) {
+        /* a name being created is "in use"; in any other state it "already exists" */
+        if (old->status != NULL && strcmp(old->status, "CREATING") == 0)
+            return dyn_rpc_call_fail(call, DYN_EINUSE, "%s", router_ctl_in_use(a, old));
+        return dyn_rpc_call_fail(call, DYN_EINUSE, "Table already exists: %s", in->tablename);
+    }
+    if (rc != DYN_ENOTFOUND)
+        return rc;
+    if ((rc = router_ctl_account_scan(r, a, NULL, &acct)) != DYN_OK)
+        return rc;
+    if (acct.tables >= (size_t)lim->max_tables)
+        return dyn_rpc_call_fail(call, DYN_ELIMIT,
+                                 "Subscriber limit exceeded: There is a limit of %d tables per "
+                                 "subscriber",
+                                 lim->max_tables);
+    if (acct.in_flight >= (size_t)lim->max_table_ops)
+        return dyn_rpc_call_fail(call, DYN_ELIMIT,
+                                 "Subscriber limit exceeded: Only %d tables can be created, "
+                                 "updated, or deleted simultaneously",
+                                 lim->max_table_ops);
+    router_ctl_capacity(d, &rcu, &wcu);
+    return router_ctl_check_account_capacity(call, router_options(r), &acct, rcu, wcu);
+}
+
 static void
 create_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
 {
@@ -657,15 +645,19 @@ create_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
     /* a UUID-shaped TableId, as DynamoDB shows */
     snprintf(tid, sizeof tid, "%.8s-%.4s-%.4s-%.4s-%.12s", raw, raw + 8, raw + 12, raw + 16,
              raw + 20);
-    if ((rc = pick_node(r, a, &node_id, &node_addr)) != DYN_OK) {
-        dyn_rpc_call_fail(call, DYN_EUNAVAIL, "no storage node is available");
-        finish_description(call, DYN_EUNAVAIL, NULL, 0);
-        return;
-    }
-    double created = now_s();
+    double created = router_ctl_now();
     if ((d = description_build(a, router_options(r), in, dyn_arena_strdup(a, tid), created)) ==
         NULL) {
         finish_description(call, DYN_ENOMEM, NULL, 0);
+        return;
+    }
+    if ((rc = create_quotas(r, call, in, d)) != DYN_OK) {
+        finish_description(call, rc, NULL, 0);
+        return;
+    }
+    if ((rc = pick_node(r, a, &node_id, &node_addr)) != DYN_OK) {
+        dyn_rpc_call_fail(call, DYN_EUNAVAIL, "no storage node is available");
+        finish_description(call, DYN_EUNAVAIL, NULL, 0);
         return;
     }
     ks.pk_name = in->keyschema[0]->attributename;
@@ -694,6 +686,10 @@ create_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
 
     size_t dlen = dyne__v1__table_description__get_packed_size(d);
     uint8_t *dbuf = dyn_arena_alloc(a, dlen ? dlen : 1);
+    if (dbuf == NULL) {
+        finish_description(call, DYN_ENOMEM, NULL, 0);
+        return;
+    }
     dyne__v1__table_description__pack(d, dbuf);
     m.table_name = in->tablename;
     m.table_id = dyn_arena_strdup(a, tid);
@@ -710,6 +706,8 @@ create_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
     m.config_epoch = 1;
     m.n_lsis = in->n_localsecondaryindexes;
     m.lsis = lsis;
+    m.n_tags = in->n_tags;
+    m.tags = in->tags;
     if ((rc = meta_pack(a, &m, &buf, &len)) != DYN_OK) {
         finish_description(call, rc, NULL, 0);
         return;
@@ -726,8 +724,8 @@ create_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
         return;
     }
     router_catalog_put(r, buf, len);
-    dyn_log(DYN_LOG_INFO, "ROUTER-TABLE-CREATE", "table=%s id=%s node=%s", in->tablename, tid,
-            node_id);
+    dyn_log(DYN_LOG_INFO, "ROUTER-TABLE-CREATE", "table=%s id=%s node=%s class=%s", in->tablename,
+            tid, node_id, in->tableclass ? in->tableclass : "STANDARD");
 
     /* The partitions are created after the answer has gone: DynamoDB answers CREATING. The
      * arena stays ours until finish, so create first and answer after -- the answer still says
@@ -738,6 +736,7 @@ create_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
     cp.table_name = in->tablename;
     cp.n_lsis = in->n_localsecondaryindexes;
     cp.lsis = lsis;
+    cp.table_class = in->tableclass;   /* NULL: STANDARD */
     for (int attempt = 0; attempt < 5; attempt++) {
         ProtobufCMessage *resp;
         const char *err = NULL;
@@ -762,48 +761,42 @@ create_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
             dyn_log(DYN_LOG_ERROR, "ROUTER-TABLE-ACTIVATE", "table=%s err=%s", in->tablename,
                     dyn_err_name(rc));
     }
-    finish_description(call, DYN_OK, d, 0);
+    finish_description(call, DYN_OK, create_answer(a, d, in), 0);
 }
 
 dyn_err
 router_create_table(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **resp,
                     void *ctx)
 {
-    const char *msg = create_table_check(dyn_rpc_call_arena(call), (const void *)m);
+    const Dyne__V1__CreateTableInput *in = (const void *)m;
+    const char *msg = create_table_check(dyn_rpc_call_arena(call), in);
+    const router_opts *o = router_options(ctx);
+    dyn_err rc;
 
     (void)resp;
     if (msg != NULL)
         return dyn_rpc_call_fail(call, DYN_EVALIDATION, "%s", msg);
+    /* global tables and resource policies come with their issues */
+    if (in->globaltablesourcearn != NULL || in->globaltablesettingsreplicationmode != NULL ||
+        in->resourcepolicy != NULL)
+        return dyn_rpc_call_fail(call, DYN_EUNIMPLEMENTED, "CreateTable %s is not implemented yet",
+                                 in->resourcepolicy != NULL         ? "ResourcePolicy"
+                                 : in->globaltablesourcearn != NULL ? "GlobalTableSourceArn"
+                                         : "GlobalTableSettingsReplicationMode");
+    if ((rc = router_ctl_check_table_capacity(call, o, NULL, in->provisionedthroughput)) != DYN_OK)
+        return rc;
+    for (size_t i = 0; i < in->n_globalsecondaryindexes; i++) {
+        const Dyne__V1__GlobalSecondaryIndex *x = in->globalsecondaryindexes[i];
+        if ((rc = router_ctl_check_table_capacity(call, o, x->indexname,
+                                                  x->provisionedthroughput)) != DYN_OK)
+            return rc;
+    }
+    if ((rc = router_ctl_check_on_demand(call, o, in->ondemandthroughput, true)) != DYN_OK)
+        return rc;
     return router_admin_submit(ctx, call, m, create_table_job);
 }
 
 /* ---- DescribeTable ---- */
-
-/* ItemCount and TableSizeBytes, summed over the partitions (DynamoDB refreshes these about every
- * six hours; we read them live, which is never staler). */
-static void
-fill_stats(router *r, dyn_arena *a, const Dyne__Internal__TableMeta *m,
-           Dyne__V1__TableDescription *d)
-{
-    int64_t items = 0, bytes = 0;
-
-    for (size_t i = 0; i < m->n_partitions; i++) {
-        Dyne__Internal__PartitionStatsRequest q = DYNE__INTERNAL__PARTITION_STATS_REQUEST__INIT;
-        ProtobufCMessage *resp;
-        q.partition_id = m->partitions[i]->partition_id;
-        if (dyn_rpc_client_call(router_storage(r, m->partitions[i]->node_addr),
-                                "/dyne.internal.Storage/PartitionStats", &q.base,
-                                &dyne__internal__partition_stats_response__descriptor, 5000, a,
-                                &resp, NULL) != DYN_OK)
-            return;   /* keep the last known figures rather than fail DescribeTable */
-        Dyne__Internal__PartitionStatsResponse *s = (void *)resp;
-        items += s->item_count;
-        bytes += s->size_bytes;
-    }
-    d->has_itemcount = d->has_tablesizebytes = true;
-    d->itemcount = items;
-    d->tablesizebytes = bytes;
-}
 
 static void
 describe_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
@@ -815,12 +808,13 @@ describe_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
     int64_t rev;
     dyn_err rc;
 
-    if ((rc = load_described(r, call, in->tablename, &m, &rev, &d)) != DYN_OK) {
+    if ((rc = router_ctl_load(r, call, in->tablename, &m, &rev, &d)) != DYN_OK) {
         finish_description(call, rc, NULL, 1);
         return;
     }
+    router_ctl_describe(m, d, router_ctl_now());
     if (m->status != NULL && strcmp(m->status, "ACTIVE") == 0)
-        fill_stats(r, a, m, d);
+        router_ctl_fill_stats(r, a, m, d);
     finish_description(call, DYN_OK, d, 1);
 }
 
@@ -854,56 +848,12 @@ router_describe_table(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMe
 /* ---- DeleteTable ---- */
 
 static void
-delete_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
+drop_partitions(router *r, dyn_arena *a, const Dyne__Internal__TableMeta *m)
 {
-    const Dyne__V1__DeleteTableInput *in = (const void *)req;
-    dyn_arena *a = dyn_rpc_call_arena(call);
-    Dyne__Internal__TableMeta *m;
-    Dyne__V1__TableDescription *d;
-    int64_t rev;
-    dyn_err rc;
-
-    if ((rc = load_described(r, call, in->tablename, &m, &rev, &d)) != DYN_OK) {
-        finish_description(call, rc, NULL, 2);
-        return;
-    }
-    if (m->status == NULL || strcmp(m->status, "ACTIVE") != 0) {
-        const char *what = m->status && strcmp(m->status, "CREATING") == 0   ? "being created"
-                           : m->status && strcmp(m->status, "DELETING") == 0 ? "being deleted"
-                                                                             : "being updated";
-        dyn_rpc_call_fail(call, DYN_EINUSE,
-                          "Attempt to change a resource which is still in use: Table is %s: %s",
-                          what, in->tablename);
-        finish_description(call, DYN_EINUSE, NULL, 2);
-        return;
-    }
-    if (d->has_deletionprotectionenabled && d->deletionprotectionenabled) {
-        dyn_rpc_call_fail(call, DYN_EVALIDATION,
-                          "Resource cannot be deleted as it is currently protected against "
-                          "deletion. Disable deletion protection first.");
-        finish_description(call, DYN_EVALIDATION, NULL, 2);
-        return;
-    }
-    m->status = "DELETING";
-    if ((rc = meta_swap(r, a, m, rev)) != DYN_OK) {
-        /* somebody else changed it meanwhile: report what DynamoDB reports for a race */
-        if (rc == DYN_ECONDFAIL) {
-            rc = DYN_EINUSE;
-            dyn_rpc_call_fail(call, rc,
-                              "Attempt to change a resource which is still in use: Table is "
-                              "being updated: %s",
-                              in->tablename);
-        }
-        finish_description(call, rc, NULL, 2);
-        return;
-    }
-    d->tablestatus = "DELETING";
-    fill_stats(r, a, m, d);
-    dyn_log(DYN_LOG_INFO, "ROUTER-TABLE-DELETE", "table=%s id=%s", in->tablename,
-            m->table_id ? m->table_id : "");
     for (size_t i = 0; i < m->n_partitions; i++) {
         Dyne__Internal__DropPartitionRequest q = DYNE__INTERNAL__DROP_PARTITION_REQUEST__INIT;
         ProtobufCMessage *resp;
+        dyn_err rc = DYN_OK;
         q.partition_id = m->partitions[i]->partition_id;
         for (int attempt = 0; attempt < 5; attempt++) {
             rc = dyn_rpc_client_call(router_storage(r, m->partitions[i]->node_addr),
@@ -916,8 +866,53 @@ delete_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
         }
         if (rc != DYN_OK)
             dyn_log(DYN_LOG_ERROR, "ROUTER-PARTITION-DROP", "table=%s partition=%s err=%s",
-                    in->tablename, q.partition_id, dyn_err_name(rc));
+                    m->table_name, q.partition_id, dyn_err_name(rc));
     }
+}
+
+static void
+delete_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
+{
+    const Dyne__V1__DeleteTableInput *in = (const void *)req;
+    dyn_arena *a = dyn_rpc_call_arena(call);
+    Dyne__Internal__TableMeta *m;
+    Dyne__V1__TableDescription *d;
+    const char *busy;
+    int64_t rev;
+    dyn_err rc = DYN_ECONDFAIL;
+
+    for (int attempt = 0; attempt < CTL_CAS_TRIES && rc == DYN_ECONDFAIL; attempt++) {
+        if ((rc = router_ctl_load(r, call, in->tablename, &m, &rev, &d)) != DYN_OK) {
+            finish_description(call, rc, NULL, 2);
+            return;
+        }
+        if ((busy = router_ctl_in_use(a, m)) != NULL) {
+            finish_description(call, dyn_rpc_call_fail(call, DYN_EINUSE, "%s", busy), NULL, 2);
+            return;
+        }
+        if (d->has_deletionprotectionenabled && d->deletionprotectionenabled) {
+            finish_description(call,
+                               dyn_rpc_call_fail(call, DYN_EVALIDATION,
+                                                 "Resource cannot be deleted as it is currently "
+                                                 "protected against deletion. Disable deletion "
+                                                 "protection first."),
+                               NULL, 2);
+            return;
+        }
+        m->status = "DELETING";
+        rc = meta_swap(r, a, m, rev);   /* changed meanwhile: decide again */
+    }
+    if (rc != DYN_OK) {
+        if (rc == DYN_ECONDFAIL)
+            rc = dyn_rpc_call_fail(call, DYN_EINUSE, "%s", router_ctl_raced(a, in->tablename));
+        finish_description(call, rc, NULL, 2);
+        return;
+    }
+    router_ctl_describe(m, d, router_ctl_now());
+    router_ctl_fill_stats(r, a, m, d);
+    dyn_log(DYN_LOG_INFO, "ROUTER-TABLE-DELETE", "table=%s id=%s", in->tablename,
+            m->table_id ? m->table_id : "");
+    drop_partitions(r, a, m);
     if ((rc = dyn_meta_delete(router_meta(r), table_key(a, in->tablename), NULL)) != DYN_OK)
         dyn_log(DYN_LOG_ERROR, "ROUTER-TABLE-FORGET", "table=%s err=%s", in->tablename,
                 dyn_err_name(rc));
@@ -954,7 +949,7 @@ list_tables_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
 
     /* etcd lists in key order, which is the byte order of names: DynamoDB's order too. The
      * catalog is bounded by the table quota, so the whole listing is read and cut here. */
-    rc = dyn_meta_range(router_meta(r), TABLES_PREFIX, 0, a, &kvs, &n, NULL, NULL);
+    rc = dyn_meta_range(router_meta(r), CTL_TABLES_PREFIX, 0, a, &kvs, &n, NULL, NULL);
     if (rc != DYN_OK || out == NULL) {
         dyn_rpc_call_finish(call, rc != DYN_OK ? rc : DYN_ENOMEM, NULL, "cannot list tables");
         return;
@@ -962,7 +957,7 @@ list_tables_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
     dyne__v1__list_tables_output__init(out);
     out->tablenames = dyn_arena_alloc(a, sizeof *out->tablenames * (n ? n : 1));
     for (size_t i = 0; i < n; i++) {
-        char *name = (char *)kvs[i].key + strlen(TABLES_PREFIX);
+        char *name = (char *)kvs[i].key + strlen(CTL_TABLES_PREFIX);
         if (in->exclusivestarttablename != NULL && strcmp(name, in->exclusivestarttablename) <= 0)
             continue;
         if ((int)out->n_tablenames == limit) {
@@ -997,8 +992,14 @@ router_list_tables(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessa
 const dyn_rpc_method router_methods[] = {
     { "CreateTable", router_create_table },
     { "DescribeTable", router_describe_table },
+    { "UpdateTable", router_update_table },
     { "ListTables", router_list_tables },
     { "DeleteTable", router_delete_table },
+    { "DescribeLimits", router_describe_limits },
+    { "DescribeEndpoints", router_describe_endpoints },
+    { "TagResource", router_tag_resource },
+    { "UntagResource", router_untag_resource },
+    { "ListTagsOfResource", router_list_tags_of_resource },
     { "PutItem", router_put_item },
     { "GetItem", router_get_item },
     { "DeleteItem", router_delete_item },
