@@ -367,6 +367,8 @@ class Cluster:
         self.router_http = free_port()
         self.router_ddb = free_port()      # the DynamoDB-compatible HTTP endpoint
         self.router_args = list(router_args or [])
+        self.nodes = {}         # extra storage nodes: name -> {"port", "http", "node_id"}
+        self.controllers = {}   # controllers: name -> {"port", "http", "node_id"}
 
     def start(self):
         self.start_etcd()
@@ -414,6 +416,53 @@ class Cluster:
             sys.stderr.write(p.tail())
             raise
 
+    def _spawn(self, name, argv, http_port):
+        """Starts argv as process `name` (a key of self.procs, log <tmp>/<name>.log) and waits
+        for /healthz on http_port."""
+        p = Proc(name, argv, os.path.join(self.tmp, name + ".log"))
+        self.procs[name] = p
+        try:
+            _wait_http("http://127.0.0.1:%d/healthz" % http_port, p.p, what=name)
+        except RuntimeError:
+            sys.stderr.write(p.tail())
+            raise
+        return p
+
+    def add_storage(self, name, node_id=None, args=None):
+        """Starts another storage node `name` (a key of self.procs) on free loopback ports with
+        its data under <tmp>/<name>, and waits for its health. Starting a name again (after it
+        stopped) reuses its ports, data dir and node id: a restart. Returns its Proc."""
+        n = self.nodes.get(name)
+        if n is None:
+            n = self.nodes[name] = {"port": free_port(), "http": free_port(),
+                                    "node_id": node_id or name}
+        return self._spawn(name, [binary("storage"),
+                                  "--listen=127.0.0.1:%d" % n["port"],
+                                  "--http-listen=127.0.0.1:%d" % n["http"],
+                                  "--data-dir=" + os.path.join(self.tmp, name),
+                                  "--node-id=" + n["node_id"],
+                                  "--etcd=127.0.0.1:%d" % self.etcd_port] + list(args or []),
+                           n["http"])
+
+    def start_controller(self, name="controller", node_id=None, args=None):
+        """Starts a controller `name` (a key of self.procs) on free loopback ports, its leader-key
+        name node_id (default: name), and waits for its health. Starting a name again reuses its
+        ports. Returns its Proc; its /metrics port is self.controllers[name]["http"]."""
+        n = self.controllers.get(name)
+        if n is None:
+            n = self.controllers[name] = {"port": free_port(), "http": free_port(),
+                                          "node_id": node_id or name}
+        return self._spawn(name, [binary("controller"),
+                                  "--listen=127.0.0.1:%d" % n["port"],
+                                  "--http-listen=127.0.0.1:%d" % n["http"],
+                                  "--node-id=" + n["node_id"],
+                                  "--etcd=127.0.0.1:%d" % self.etcd_port] + list(args or []),
+                           n["http"])
+
+    def etcd(self):
+        """A small client of the cluster's etcd (its JSON gateway)."""
+        return Etcd(self.etcd_port)
+
     def client(self):
         return Client("127.0.0.1:%d" % self.router_port)
 
@@ -422,6 +471,8 @@ class Cluster:
         return "http://127.0.0.1:%d" % self.router_ddb
 
     def stop(self):
+        for name in [n for n in self.procs if n not in ("router", "storage", "etcd")]:
+            self.procs.pop(name).stop()
         for name in ("router", "storage", "etcd"):
             p = self.procs.pop(name, None)
             if p is not None:
@@ -434,6 +485,78 @@ class Cluster:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+# ---- etcd (through its JSON gateway, /v3/kv/...) and /metrics ----
+
+class Etcd:
+    """Reads and writes etcd keys over etcd's HTTP/JSON gateway. Values are bytes; revisions
+    ints. A key is returned as {"value", "mod_revision", "create_revision", "lease"}."""
+
+    def __init__(self, port):
+        self.url = "http://127.0.0.1:%d/v3/kv/" % port
+
+    @staticmethod
+    def _b64(b):
+        return base64.b64encode(b.encode() if isinstance(b, str) else b).decode()
+
+    def _call(self, op, body):
+        import json
+        req = urllib.request.Request(self.url + op, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read().decode())
+
+    @staticmethod
+    def _kv(kv):
+        return {"key": base64.b64decode(kv["key"]).decode(),
+                "value": base64.b64decode(kv.get("value", "")),
+                "mod_revision": int(kv.get("mod_revision", 0)),
+                "create_revision": int(kv.get("create_revision", 0)),
+                "lease": int(kv.get("lease", 0))}
+
+    def get(self, key):
+        kvs = self._call("range", {"key": self._b64(key)}).get("kvs", [])
+        return self._kv(kvs[0]) if kvs else None
+
+    def range(self, prefix):
+        end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        r = self._call("range", {"key": self._b64(prefix), "range_end": self._b64(end)})
+        return [self._kv(kv) for kv in r.get("kvs", [])]
+
+    def put(self, key, value):
+        self._call("put", {"key": self._b64(key), "value": self._b64(value)})
+
+    def delete(self, key):
+        return int(self._call("deleterange", {"key": self._b64(key)}).get("deleted", 0))
+
+    def cas(self, key, mod_revision, value):
+        """Writes value only if key is still at mod_revision; True if it did."""
+        r = self._call("txn", {
+            "compare": [{"key": self._b64(key), "result": "EQUAL", "target": "MOD",
+                         "mod_revision": str(mod_revision)}],
+            "success": [{"request_put": {"key": self._b64(key), "value": self._b64(value)}}]})
+        return bool(r.get("succeeded"))
+
+
+def scrape(http_port, timeout=2):
+    """A service's /metrics as {series (with its labels, as printed): float}; {} if it does
+    not answer."""
+    out = {}
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % http_port,
+                                    timeout=timeout) as r:
+            text = r.read().decode()
+    except Exception:
+        return out
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, v = line.rpartition(" ")
+            try:
+                out[name] = float(v)
+            except ValueError:
+                pass
+    return out
 
 
 # ---- a tiny test runner: prints per-case results and the "N passed, M failed" line ----
