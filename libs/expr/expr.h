@@ -1,7 +1,9 @@
 /* libs/expr -- DynamoDB expressions: ConditionExpression, FilterExpression,
  * KeyConditionExpression, UpdateExpression and ProjectionExpression. Each is parsed once into an
  * arena-allocated tree with ExpressionAttributeNames/Values already substituted, then evaluated
- * against any number of items without re-parsing. Error messages are DynamoDB's, verbatim. */
+ * against any number of items without re-parsing. A per-thread cache keeps the trees of texts
+ * parsed before, so a repeated expression costs a copy and the binding of its values. Error
+ * messages are DynamoDB's, verbatim. */
 #ifndef DYN_LIBS_EXPR_EXPR_H
 #define DYN_LIBS_EXPR_EXPR_H
 
@@ -66,9 +68,43 @@ typedef struct dyn_expr dyn_expr;   /* opaque parsed tree, in the ctx arena */
 /* Parses text[0..len) as an expression of this kind. On DYN_OK *out is the tree (valid as long
  * as the arena and the ctx's names/values). On DYN_EVALIDATION *msg is DynamoDB's full message,
  * e.g. `Invalid UpdateExpression: Syntax error; token: "<EOF>", near: ","`. DYN_ENOMEM if the
- * arena is full. Marks the placeholders it uses in ctx even when it fails. */
+ * arena is full. Marks the placeholders it uses in ctx even when it fails.
+ * A text this thread parsed before with the same kind, the same #names resolving to the same
+ * names and values of the same types comes from the parse cache: the cached tree is copied into
+ * the arena and bound to ctx's values, with the same result, marks and messages as a parse. */
 dyn_err dyn_expr_parse(dyn_expr_ctx *ctx, dyn_expr_kind kind, const char *text, size_t len,
                        dyn_expr **out, const char **msg);
+
+/* ---- the parse cache ----
+ * Per thread, no locks: up to 512 trees / 4 MiB by default, evicted by CLOCK. Only successful
+ * parses are kept; errors always go through the parser. The environment variable
+ * DYN_EXPR_CACHE=0 turns it off for every thread (read when a thread first parses). Trees handed
+ * out live in the request arena, never in the cache, so eviction and other threads can't touch
+ * them. */
+typedef struct dyn_expr_cache_stats {
+    uint64_t hits;        /* parses served by a cached tree */
+    uint64_t misses;      /* parses that ran the parser (cache on) */
+    uint64_t inserts, evictions;
+    size_t entries, bytes;   /* now */
+} dyn_expr_cache_stats;
+
+/* Turns the calling thread's cache on or off (entries are kept while off). */
+void dyn_expr_cache_enable(bool on);
+
+/* Sets the calling thread's limits (entries at least 1; an expression whose tree takes more
+ * than a quarter of max_bytes is not cached) and empties its cache. */
+void dyn_expr_cache_set_limits(size_t max_entries, size_t max_bytes);
+
+/* Empties the calling thread's cache. */
+void dyn_expr_cache_clear(void);
+
+/* The calling thread's counters. */
+void dyn_expr_cache_get_stats(dyn_expr_cache_stats *out);
+
+/* A text form of tree e for tests and debugging: structure, operators, paths, the bound values
+ * (their addresses and types) and parsed numbers, so two trees that print alike evaluate alike.
+ * *text in arena a; e NULL gives "(null)". DYN_ENOMEM when the arena is full. */
+dyn_err dyn_expr_dump(const dyn_expr *e, dyn_arena *a, const char **text);
 
 /* Evaluates a condition/filter/key-condition tree against item (NULL = no item, as for a
  * conditional put on a missing key). Missing attributes behave as in DynamoDB: every comparison

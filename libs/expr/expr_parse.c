@@ -70,46 +70,6 @@ static const char *const cmp_names[] = { "=", "<>", "<", "<=", ">", ">=" };
 /* Maps with at most this many entries are searched linearly: no sort in dyn_expr_ctx_init(). */
 #define CTX_LINEAR_MAX 8
 
-/* Compares s[0..len), which holds no NUL, with the NUL-terminated key, like strcmp. */
-static int
-key_cmp(const char *s, size_t len, const char *key)
-{
-    for (size_t i = 0; i < len; i++)
-        if (s[i] != key[i])   /* stops at key's NUL too */
-            return (unsigned char)s[i] < (unsigned char)key[i] ? -1 : 1;
-    return key[len] == '\0' ? 0 : -1;
-}
-
-/* The index of s[0..len) (len >= 2) among n keys key(i) (each >= 2 bytes), through order when
- * it is sorted, else by a scan; -1 if absent. */
-#define KEY_FIND(s, len, n, order, key, out)                                                  \
-    do {                                                                                       \
-        (out) = -1;                                                                            \
-        if ((order) == NULL) {                                                                 \
-            for (size_t i_ = 0; i_ < (n); i_++) {                                              \
-                /* both start with the sigil: compare from the second byte */                \
-                if (key(i_)[1] == (s)[1] && key_cmp((s) + 2, (len) - 2, key(i_) + 2) == 0) {   \
-                    (out) = (long)i_;                                                          \
-                    break;                                                                     \
-                }                                                                              \
-            }                                                                                  \
-        } else {                                                                               \
-            size_t lo_ = 0, hi_ = (n);                                                         \
-            while (lo_ < hi_) {                                                                \
-                size_t mid_ = (lo_ + hi_) / 2;                                                 \
-                int c_ = key_cmp((s), (len), key((order)[mid_]));                              \
-                if (c_ == 0) {                                                                 \
-                    (out) = (long)(order)[mid_];                                               \
-                    break;                                                                     \
-                }                                                                              \
-                if (c_ < 0)                                                                    \
-                    hi_ = mid_;                                                                \
-                else                                                                           \
-                    lo_ = mid_ + 1;                                                            \
-            }                                                                                  \
-        }                                                                                      \
-    } while (0)
-
 static int
 name_order_cmp(const void *x, const void *y, void *arg)
 {
@@ -179,9 +139,12 @@ dyn_expr_ctx_init(dyn_expr_ctx *ctx, const dyn_expr_name *names, size_t n_names,
     ctx->values = values;
     if (ctx->n_names + n_values == 0)
         return DYN_OK;
-    bool *used = dyn_arena_zalloc(a, ctx->n_names + n_values);
+    size_t n_used = ctx->n_names + n_values;
+    /* at least the 16 bytes the arena hands out anyway, so that a few flags clear inline */
+    bool *used = dyn_arena_alloc(a, n_used < 16 ? 16 : n_used);
     if (used == NULL)
         return DYN_ENOMEM;
+    memset(used, 0, n_used < 16 ? 16 : n_used);
     ctx->name_used = ctx->n_names > 0 ? used : NULL;
     ctx->value_used = n_values > 0 ? used + ctx->n_names : NULL;
     if (ctx->n_names > CTX_LINEAR_MAX) {
@@ -453,16 +416,11 @@ resolve_name(parser *p, const expr_tok *t)
 {
     const dyn_expr_ctx *ctx = p->ctx;
     const char *s = p->src + t->start;
-    long i;
+    long i = expr_ctx_name_find(ctx, s, t->len);
 
-    if (t->len >= 2) {   /* a lone '#' matches no key */
-#define NAME_KEY(j) ctx->names[j].key
-        KEY_FIND(s, t->len, ctx->n_names, ctx->name_order, NAME_KEY, i);
-#undef NAME_KEY
-        if (i >= 0) {
-            ctx->name_used[i] = true;
-            return ctx->names[i].value;
-        }
+    if (i >= 0) {
+        ctx->name_used[i] = true;
+        return ctx->names[i].value;
     }
     semantic(p, E_ATTR_NAME,
              "An expression attribute name used in the document path is not defined; "
@@ -471,21 +429,18 @@ resolve_name(parser *p, const expr_tok *t)
     return tok_dup(p, t);   /* keeps the path well-formed for the checks that follow */
 }
 
+/* The value t names; *vix its index in ctx->values. */
 static const expr_av *
-resolve_value(parser *p, const expr_tok *t)
+resolve_value(parser *p, const expr_tok *t, uint32_t *vix)
 {
     const dyn_expr_ctx *ctx = p->ctx;
     const char *s = p->src + t->start;
-    long i;
+    long i = expr_ctx_value_find(ctx, s, t->len);
 
-    if (t->len >= 2 && ctx->values != NULL) {   /* a lone ':' matches no key */
-#define VALUE_KEY(j) ctx->values->values[j]->key
-        KEY_FIND(s, t->len, ctx->values->n_values, ctx->value_order, VALUE_KEY, i);
-#undef VALUE_KEY
-        if (i >= 0) {
-            ctx->value_used[i] = true;
-            return ctx->values->values[i]->value;
-        }
+    if (i >= 0) {
+        ctx->value_used[i] = true;
+        *vix = (uint32_t)i;
+        return ctx->values->values[i]->value;
     }
     semantic(p, p->kind == DYN_EXPR_UPDATE ? E_ATTR_VAL : E_ATTR_NAME,
              "An expression attribute value used in expression is not defined; "
@@ -514,6 +469,8 @@ new_node(parser *p, expr_node_kind kind, uint32_t n_args)
     n->value = NULL;
     n->name = NULL;
     n->num_ok = false;
+    n->num_want = false;
+    n->vix = 0;
     return n;
 }
 
@@ -521,6 +478,8 @@ new_node(parser *p, expr_node_kind kind, uint32_t n_args)
 static void
 value_num(expr_node *n)
 {
+    if (n->kind == N_VALUE)
+        n->num_want = true;
     if (n->kind == N_VALUE && !n->num_ok && n->value != NULL &&
         n->value->value_case == DYNE__V1__ATTRIBUTE_VALUE__VALUE_N && n->value->n != NULL)
         n->num_ok = dyn_num_parse(n->value->n, strlen(n->value->n), &n->num, NULL) == DYN_OK;
@@ -534,7 +493,7 @@ value_node(parser *p)
 
     if (n == NULL)
         return NULL;
-    n->value = resolve_value(p, t);
+    n->value = resolve_value(p, t, &n->vix);
     /* an update needs the number only in + / - and ADD, which parse it themselves */
     if (p->kind != DYN_EXPR_UPDATE)
         value_num(n);
@@ -743,13 +702,6 @@ static_type(const expr_node *n)
     }
 }
 
-/* Only a literal value's type (dynalite's getImmediateType). */
-static int
-immediate_type(const expr_node *n)
-{
-    return n->kind == N_VALUE && n->value ? (int)n->value->value_case : 0;
-}
-
 static const char *
 av_text(parser *p, const expr_av *v)
 {
@@ -832,6 +784,15 @@ expr_type_name(int vc)
     return type_names[vc];
 }
 
+int
+expr_type_from_name(const char *s)
+{
+    for (int vc = 1; vc < (int)(sizeof type_names / sizeof type_names[0]); vc++)
+        if (type_names[vc] && strcmp(type_names[vc], s) == 0)
+            return vc;
+    return 0;
+}
+
 static void
 check_cond_function(parser *p, expr_node *f)
 {
@@ -886,9 +847,7 @@ check_cond_function(parser *p, expr_node *f)
         }
         if (f->args[1]->kind == N_VALUE) {
             const char *want = f->args[1]->value->s;
-            for (int vc = 1; vc < (int)(sizeof type_names / sizeof type_names[0]); vc++)
-                if (type_names[vc] && strcmp(type_names[vc], want) == 0)
-                    f->type_arg = (uint8_t)vc;
+            f->type_arg = (uint8_t)expr_type_from_name(want);
             if (f->type_arg == 0)
                 semantic(p, E_FUNCTION,
                          "Invalid attribute type name found; type: %s, valid types: "
@@ -934,7 +893,7 @@ check_update_function(parser *p, expr_node *f, const char *name)
     int want = f->kind == N_FUNC ? DYNE__V1__ATTRIBUTE_VALUE__VALUE_L
                                  : DYNE__V1__ATTRIBUTE_VALUE__VALUE_N;
     for (uint32_t i = 0; i < 2; i++) {
-        int t = immediate_type(f->args[i]);
+        int t = expr_immediate_type(f->args[i]);
         if (t && t != want) {
             semantic(p, E_FUNCTION,
                      "Incorrect operand type for operator or function; operator or function: "
@@ -1075,36 +1034,14 @@ comparator(const expr_tok *t)
 static void
 check_between(parser *p, const expr_node *lo, const expr_node *hi)
 {
-    int t1 = immediate_type(lo), t2 = immediate_type(hi);
-    const char *what = NULL;
+    const char *what = expr_between_problem(lo, hi);
 
-    if (!t1 || !t2)
-        return;
-    if (t1 != t2) {
-        what = "same data type for lower and upper bounds";
-    } else if (t1 == DYNE__V1__ATTRIBUTE_VALUE__VALUE_S || t1 == DYNE__V1__ATTRIBUTE_VALUE__VALUE_N ||
-               t1 == DYNE__V1__ATTRIBUTE_VALUE__VALUE_B) {
-        /* the numbers were parsed with the values; an unparsable one is not compared */
-        expr_ev a, b;   /* num is read only for N */
-        bool ok = false, cmp = t1 != DYNE__V1__ATTRIBUTE_VALUE__VALUE_N;
-        a.type = t1;
-        a.av = lo->value;
-        b.type = t2;
-        b.av = hi->value;
-        if (!cmp && lo->num_ok && hi->num_ok) {
-            a.num = lo->num;
-            b.num = hi->num;
-            cmp = true;
-        }
-        if (cmp && expr_ev_cmp(&a, &b, &ok) > 0 && ok)
-            what = "upper bound to be greater than or equal to lower bound";
-    }
     if (what)
         semantic(p, E_FUNCTION,
                  "The BETWEEN operator requires %s; lower bound operand: AttributeValue: {%s:%s}, "
                  "upper bound operand: AttributeValue: {%s:%s}",
-                 what, expr_type_name(t1), av_text(p, lo->value), expr_type_name(t2),
-                 av_text(p, hi->value));
+                 what, expr_type_name(expr_immediate_type(lo)), av_text(p, lo->value),
+                 expr_type_name(expr_immediate_type(hi)), av_text(p, hi->value));
 }
 
 /* After an operand in a condition's place: comparison, BETWEEN or IN, or nothing. */
@@ -1383,7 +1320,7 @@ check_add_delete_operand(parser *p, const char *op, const expr_node *v)
         [DYNE__V1__ATTRIBUTE_VALUE__VALUE_BOOL] = "BOOLEAN", [DYNE__V1__ATTRIBUTE_VALUE__VALUE_L] = "LIST",
         [DYNE__V1__ATTRIBUTE_VALUE__VALUE_M] = "MAP",
     };
-    int t = immediate_type(v);
+    int t = expr_immediate_type(v);
 
     if (t > 0 && t < (int)(sizeof names / sizeof names[0]) && names[t] &&
         !(op[0] == 'A' && t == DYNE__V1__ATTRIBUTE_VALUE__VALUE_N))
@@ -1542,9 +1479,11 @@ finish_update(parser *p, dyn_expr *e)
 
 /* ---- entry point ---- */
 
-dyn_err
-dyn_expr_parse(dyn_expr_ctx *ctx, dyn_expr_kind kind, const char *text, size_t len,
-               dyn_expr **out, const char **msg)
+/* The parser proper, for a text the cache did not serve; then into the cache (when on). Kept
+ * out of line: its frame is big and a cache hit needs none of it. */
+static __attribute__((noinline)) dyn_err
+parse_text(dyn_expr_ctx *ctx, dyn_expr_kind kind, const char *text, size_t len,
+           expr_cache *cache, uint64_t hash, dyn_expr **out, const char **msg)
 {
     parser p;
     dyn_expr *e;
@@ -1554,27 +1493,10 @@ dyn_expr_parse(dyn_expr_ctx *ctx, dyn_expr_kind kind, const char *text, size_t l
     char *copy;
     bool ok;
 
-    *out = NULL;
-    *msg = NULL;
     memset(&p, 0, sizeof p);
     p.ctx = ctx;
     p.a = ctx->arena;
     p.kind = kind;
-    p.src = text;
-    for (i = 0; i < len; i++)
-        if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r' && text[i] != '\n')
-            break;
-    if (i == len) {
-        *msg = dyn_arena_printf(p.a, "Invalid %s: The expression can not be empty;", what);
-        return *msg ? DYN_EVALIDATION : DYN_ENOMEM;
-    }
-    if (len > DYN_EXPR_MAX_LEN) {
-        *msg = dyn_arena_printf(p.a,
-                                "Invalid %s: Expression size has exceeded the maximum allowed "
-                                "size; expression size: %zu",
-                                what, len);
-        return *msg ? DYN_EVALIDATION : DYN_ENOMEM;
-    }
     p.len = (uint32_t)len;
     /* the tokens, then a NUL-terminated copy of the text for expr_lex() and messages */
     if ((p.toks = dyn_arena_alloc(p.a, (len + 1) * sizeof(expr_tok) + len + 1)) == NULL ||
@@ -1625,6 +1547,43 @@ dyn_expr_parse(dyn_expr_ctx *ctx, dyn_expr_kind kind, const char *text, size_t l
             if (!trie_add(&p, &e->trie, p.targets[i]))
                 return DYN_ENOMEM;
     }
+    if (cache != NULL)
+        expr_cache_put(cache, ctx, hash, text, p.len, p.toks, p.src, e);
     *out = e;
     return DYN_OK;
+}
+
+dyn_err
+dyn_expr_parse(dyn_expr_ctx *ctx, dyn_expr_kind kind, const char *text, size_t len,
+               dyn_expr **out, const char **msg)
+{
+    const char *what = kind_names[kind];
+    expr_cache *cache;
+    uint64_t hash = 0;
+    size_t i;
+    dyn_err rc;
+
+    *out = NULL;
+    *msg = NULL;
+    for (i = 0; i < len; i++)
+        if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r' && text[i] != '\n')
+            break;
+    if (i == len) {
+        *msg = dyn_arena_printf(ctx->arena, "Invalid %s: The expression can not be empty;",
+                                what);
+        return *msg ? DYN_EVALIDATION : DYN_ENOMEM;
+    }
+    if (len > DYN_EXPR_MAX_LEN) {
+        *msg = dyn_arena_printf(ctx->arena,
+                                "Invalid %s: Expression size has exceeded the maximum allowed "
+                                "size; expression size: %zu",
+                                what, len);
+        return *msg ? DYN_EVALIDATION : DYN_ENOMEM;
+    }
+    /* a repeated expression: bind the cached tree; anything else (errors included) parses */
+    if ((cache = expr_cache_get()) != NULL &&
+        (rc = expr_cache_bind(cache, ctx, kind, text, (uint32_t)len, &hash, out)) !=
+            DYN_ENOTFOUND)
+        return rc;
+    return parse_text(ctx, kind, text, len, cache, hash, out, msg);
 }

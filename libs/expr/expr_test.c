@@ -310,44 +310,95 @@ W(const Dyne__V1__AttributeValueMap *m)
 
 /* ---- request helpers ---- */
 
-/* names: "#a=x,#b=y" or NULL; values: DynamoDB JSON map or NULL. */
-static dyn_err
-setup(dyn_expr_ctx *ctx, const char *names, const char *values, const char **msg)
+/* names: "#a=x,#b=y" or NULL (*nv NULL); values: DynamoDB JSON map or NULL. */
+static void
+request(const char *names, const char *values, dyn_expr_name **nv, size_t *n,
+        Dyne__V1__AttributeValueMap **vals)
 {
-    dyn_expr_name *nv = NULL;
-    size_t n = 0;
-
+    *nv = NULL;
+    *n = 0;
     if (names != NULL) {
-        nv = dyn_arena_zalloc(&A, 64 * sizeof *nv);
+        *nv = dyn_arena_zalloc(&A, 64 * sizeof **nv);
         char *s = dyn_arena_strdup(&A, names), *save = NULL;
         for (char *tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
             char *eq = strchr(tok, '=');
             *eq = '\0';
-            nv[n].key = tok;
-            nv[n].value = eq + 1;
-            n++;
+            (*nv)[*n].key = tok;
+            (*nv)[*n].value = eq + 1;
+            (*n)++;
         }
     }
-    return dyn_expr_ctx_init(ctx, nv, n, J(values), &A, msg);
+    *vals = J(values);
 }
 
+static dyn_err
+setup(dyn_expr_ctx *ctx, const char *names, const char *values, const char **msg)
+{
+    dyn_expr_name *nv;
+    Dyne__V1__AttributeValueMap *vals;
+    size_t n;
+
+    request(names, values, &nv, &n, &vals);
+    return dyn_expr_ctx_init(ctx, nv, n, vals, &A, msg);
+}
+
+/* One request: ctx_init, parse, unused check. "OK" or the first message; *tree the dump of the
+ * tree when the parse succeeded, else "". */
 static const char *
-parse_msg(dyn_expr_kind kind, const char *expr, const char *names, const char *values,
-          dyn_expr **out)
+parse_once(dyn_expr_kind kind, const char *expr, const dyn_expr_name *nv, size_t n,
+           const Dyne__V1__AttributeValueMap *vals, dyn_expr **out, const char **tree)
 {
     dyn_expr_ctx ctx;
     const char *msg = NULL;
     dyn_expr *e = NULL;
 
-    if (setup(&ctx, names, values, &msg) != DYN_OK)
+    *tree = "";
+    if (dyn_expr_ctx_init(&ctx, nv, n, vals, &A, &msg) != DYN_OK)
         return msg;
     if (dyn_expr_parse(&ctx, kind, expr, strlen(expr), &e, &msg) != DYN_OK)
-        return msg;
+        return msg ? msg : "(no message)";
+    if (dyn_expr_dump(e, &A, tree) != DYN_OK)
+        *tree = "(dump failed)";
+    *out = e;
     if (dyn_expr_ctx_check_unused(&ctx, &msg) != DYN_OK)
         return msg;
-    if (out)
-        *out = e;
     return "OK";
+}
+
+/* Parses expr three times: with the parse cache off, on (filling it) and on again (served by
+ * it). All three must agree on the message, the tree and the unused placeholders, and a text
+ * that parsed must come from the cache the third time. Returns the third's result; *out its
+ * tree when everything passed. */
+static const char *
+parse_msg(dyn_expr_kind kind, const char *expr, const char *names, const char *values,
+          dyn_expr **out)
+{
+    dyn_expr_name *nv;
+    Dyne__V1__AttributeValueMap *vals;
+    size_t n;
+    const char *got[3], *tree[3];
+    dyn_expr *e[3] = { NULL, NULL, NULL };
+    dyn_expr_cache_stats before, after;
+
+    request(names, values, &nv, &n, &vals);
+    for (int pass = 0; pass < 3; pass++) {
+        dyn_expr_cache_enable(pass > 0);
+        dyn_expr_cache_get_stats(&before);
+        got[pass] = parse_once(kind, expr, nv, n, vals, &e[pass], &tree[pass]);
+        dyn_expr_cache_get_stats(&after);
+        if (pass == 2 && e[2] != NULL && after.hits != before.hits + 1)
+            DT_FAIL_("[%s]: parsed, but not served from the cache", expr);
+    }
+    dyn_expr_cache_enable(true);
+    for (int pass = 1; pass < 3; pass++) {
+        if (strcmp(got[0], got[pass]) != 0)
+            DT_FAIL_("[%s] pass %d: \"%s\", uncached \"%s\"", expr, pass, got[pass], got[0]);
+        if (strcmp(tree[0], tree[pass]) != 0)
+            DT_FAIL_("[%s] pass %d: tree\n  %s\nuncached\n  %s", expr, pass, tree[pass], tree[0]);
+    }
+    if (out && e[2] != NULL)
+        *out = e[2];
+    return got[2];
 }
 
 typedef struct {
@@ -1492,6 +1543,8 @@ test_key_conditions(void)
               "operator or function: begins_with, operand type: N");
 }
 
+/* One ctx for several expressions: the marks add up. Run with the parse cache off, filling and
+ * serving: a cached tree marks its placeholders as the parser does. */
 static void
 test_unused_across_expressions(void)
 {
@@ -1500,16 +1553,22 @@ test_unused_across_expressions(void)
     dyn_expr *e;
     const char *vals = "{\":a\":{\"S\":\"x\"},\":b\":{\"S\":\"y\"}}";
 
-    DT_OK(setup(&ctx, "#n=name,#m=m", vals, &msg));
-    DT_OK(dyn_expr_parse(&ctx, DYN_EXPR_UPDATE, "SET #n = :a", 11, &e, &msg));
-    DT_ERR(dyn_expr_ctx_check_unused(&ctx, &msg), DYN_EVALIDATION);
-    DT_EQ_STR(msg, "Value provided in ExpressionAttributeNames unused in expressions: keys: {#m}");
-    DT_OK(dyn_expr_parse(&ctx, DYN_EXPR_CONDITION, "attribute_exists(#m)", 20, &e, &msg));
-    DT_ERR(dyn_expr_ctx_check_unused(&ctx, &msg), DYN_EVALIDATION);
-    DT_EQ_STR(msg, "Value provided in ExpressionAttributeValues unused in expressions: keys: {:b}");
-    DT_OK(dyn_expr_parse(&ctx, DYN_EXPR_PROJECTION, "#m", 2, &e, &msg));
-    DT_OK(dyn_expr_parse(&ctx, DYN_EXPR_FILTER, "#n <> :b", 8, &e, &msg));
-    DT_OK(dyn_expr_ctx_check_unused(&ctx, &msg));
+    for (int pass = 0; pass < 3; pass++) {
+        dyn_expr_cache_enable(pass > 0);
+        DT_OK(setup(&ctx, "#n=name,#m=m", vals, &msg));
+        DT_OK(dyn_expr_parse(&ctx, DYN_EXPR_UPDATE, "SET #n = :a", 11, &e, &msg));
+        DT_ERR(dyn_expr_ctx_check_unused(&ctx, &msg), DYN_EVALIDATION);
+        DT_EQ_STR(msg, "Value provided in ExpressionAttributeNames unused in expressions: keys: "
+                       "{#m}");
+        DT_OK(dyn_expr_parse(&ctx, DYN_EXPR_CONDITION, "attribute_exists(#m)", 20, &e, &msg));
+        DT_ERR(dyn_expr_ctx_check_unused(&ctx, &msg), DYN_EVALIDATION);
+        DT_EQ_STR(msg, "Value provided in ExpressionAttributeValues unused in expressions: "
+                       "keys: {:b}");
+        DT_OK(dyn_expr_parse(&ctx, DYN_EXPR_PROJECTION, "#m", 2, &e, &msg));
+        DT_OK(dyn_expr_parse(&ctx, DYN_EXPR_FILTER, "#n <> :b", 8, &e, &msg));
+        DT_OK(dyn_expr_ctx_check_unused(&ctx, &msg));
+    }
+    dyn_expr_cache_enable(true);
 }
 
 static void
