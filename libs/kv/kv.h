@@ -41,8 +41,15 @@ dyn_err dyn_kv_table_create(dyn_kv *kv, const char *name);   /* idempotent; STAN
  * gives the WiredTiger settings and the measured trade-off):
  *   STANDARD   -- speed first: snappy block compression, WiredTiger's default page sizes;
  *   INFREQUENT -- size first (STANDARD_INFREQUENT_ACCESS): zlib compression (level 1) and a
- *                 bounded share of the OS page cache. */
-typedef enum dyn_kv_class { DYN_KV_CLASS_STANDARD = 0, DYN_KV_CLASS_INFREQUENT } dyn_kv_class;
+ *                 bounded share of the OS page cache;
+ *   TRANSIENT  -- no block compression, for data written once, read by a few consumers and
+ *                 deleted (a change log): compressing every page on its one way to disk was a
+ *                 fifth of a storage node's Put instructions (docs/benchmarks.md). */
+typedef enum dyn_kv_class {
+    DYN_KV_CLASS_STANDARD = 0,
+    DYN_KV_CLASS_INFREQUENT,
+    DYN_KV_CLASS_TRANSIENT,
+} dyn_kv_class;
 dyn_err dyn_kv_table_create_class(dyn_kv *kv, const char *name, dyn_kv_class cls);
 /* DYN_ENOTFOUND if absent. Waits out cursors that other threads still have open on the table
  * (retrying WiredTiger's EBUSY) for up to 30 s, then DYN_EINUSE. Must not be called from a
@@ -81,14 +88,17 @@ void dyn_kv_iter_close(dyn_kv_iter *it);   /* NULL is fine */
 /* Writes go through ONE committer thread per dyn_kv, which also serialises conditional writes on
  * a key: no latches needed. Submitted batches are queued; the committer takes up to group_max of
  * them, begins one WT transaction, runs each batch's apply(txn, arg) in order (each sees the
- * earlier ones' writes), commits once with one synced log flush (group commit), then calls each
- * done(arg, rc) with that batch's own rc: apply's result, or the commit's error.
+ * earlier ones' writes), commits once with one synced log flush (group commit), then each
+ * done(arg, rc) is called with that batch's own rc: apply's result, or the commit's error --
+ * by the committer when nothing else waits, else by the kv's finisher thread while the
+ * committer goes on with the next group; either way in commit order, one at a time.
  * apply's contract: if it returns an error it must have made no writes (check conditions first).
  * If an apply fails after writing, or any kv call inside it fails in WiredTiger (not a mere
  * DYN_ENOTFOUND), or the commit fails, the whole group is rolled back and each batch re-run
  * alone in its own transaction (WT_ROLLBACK there is retried), so apply may run more than once
- * and must only touch the txn (and its own arg). apply and done run on the committer thread: they
- * must not block on kv (no dyn_kv_write, dyn_kv_close, dyn_kv_table_drop). */
+ * and must only touch the txn (and its own arg). apply and done run on the committer (done
+ * maybe on the finisher) thread: they must not block on kv (no dyn_kv_write, dyn_kv_close,
+ * dyn_kv_table_drop). */
 typedef dyn_err (*dyn_kv_apply_fn)(dyn_kv_txn *txn, void *arg);
 typedef void (*dyn_kv_done_fn)(void *arg, dyn_err rc);
 /* Never blocks (one short mutex). done may be NULL. arg is borrowed until done runs. */

@@ -1,6 +1,7 @@
 /* libs/kv -- the committer: one thread per dyn_kv that drains the write queue in groups, each
  * group one WiredTiger transaction and one synced log flush, so concurrent writers share fsyncs
- * and conditional writes are serialised without latches. */
+ * and conditional writes are serialised without latches; and the finisher, which runs a
+ * committed group's callbacks while the committer goes on with the next. */
 #include "libs/kv/kv.h"
 
 #include <stdlib.h>
@@ -51,7 +52,7 @@ batch_alone(dyn_kv *kv, kv_batch *b)
             if (pause.tv_nsec < 50000000)
                 pause.tv_nsec *= 2;
         }
-        if ((wr = s->begin_transaction(s, "isolation=snapshot")) != 0)
+        if ((wr = s->begin_transaction(s, NULL)) != 0)   /* the session is snapshot */
             return kv_err(wr);
         apply_begin(txn);
         rc = b->apply(txn, b->arg);
@@ -84,9 +85,9 @@ group_run(dyn_kv *kv, kv_batch **g, size_t n)
 
     if (n == 1) {
         g[0]->rc = batch_alone(kv, g[0]);
-        goto done;
+        return;
     }
-    if (s->begin_transaction(s, "isolation=snapshot") != 0) {
+    if (s->begin_transaction(s, NULL) != 0) {   /* the session is snapshot */
         failed = true;
         goto rerun;
     }
@@ -111,12 +112,61 @@ rerun:
         for (size_t i = 0; i < n; i++)
             g[i]->rc = batch_alone(kv, g[i]);
     }
-done:
+}
+
+/* The done() callbacks of committed batches, in order (a list linked by next). Counted first:
+ * a dyn_kv_write that returns has its batch in the stats. */
+static void
+batches_finish(dyn_kv *kv, kv_batch *list)
+{
+    size_t n = 0;
+
+    for (kv_batch *b = list; b != NULL; b = b->next)
+        n++;
     atomic_fetch_add(&kv->batches, n);
-    for (size_t i = 0; i < n; i++) {
-        if (g[i]->done != NULL)
-            g[i]->done(g[i]->arg, g[i]->rc);
+    for (kv_batch *b = list; b != NULL; b = b->next) {
+        if (b->done != NULL)
+            b->done(b->arg, b->rc);
     }
+}
+
+/* Puts a finished list back on the free list; q_mu held. */
+static void
+batches_recycle(dyn_kv *kv, kv_batch *list)
+{
+    while (list != NULL) {
+        kv_batch *next = list->next;
+        list->next = kv->free_batches;
+        kv->free_batches = list;
+        list = next;
+    }
+}
+
+/* Runs the callbacks the committer handed over, in the order it committed them, so that a
+ * group's replies (in the storage node, a gRPC send each) overlap the next group's applies and
+ * log flush instead of delaying them: the committer is the one serial stage of every write. */
+static void *
+finisher_main(void *arg)
+{
+    dyn_kv *kv = arg;
+
+    pthread_mutex_lock(&kv->q_mu);
+    for (;;) {
+        while (kv->fin_head == NULL && !kv->fin_stopping)
+            pthread_cond_wait(&kv->fin_cond, &kv->q_mu);
+        if (kv->fin_head == NULL)
+            break;   /* stopping, and every handed-over batch is finished */
+        kv_batch *list = kv->fin_head;
+        kv->fin_head = kv->fin_tail = NULL;
+        kv->fin_busy = true;
+        pthread_mutex_unlock(&kv->q_mu);
+        batches_finish(kv, list);
+        pthread_mutex_lock(&kv->q_mu);
+        kv->fin_busy = false;
+        batches_recycle(kv, list);
+    }
+    pthread_mutex_unlock(&kv->q_mu);
+    return NULL;
 }
 
 /* Drops the committer's cached cursors when a table drop is waiting for them. */
@@ -160,15 +210,41 @@ committer_main(void *arg)
 
         committer_refresh(kv);
         group_run(kv, kv->group, n);
+        for (size_t i = 0; i < n; i++)
+            kv->group[i]->next = i + 1 < n ? kv->group[i + 1] : NULL;
 
         pthread_mutex_lock(&kv->q_mu);
-        for (size_t i = 0; i < n; i++) {
-            kv->group[i]->next = kv->free_batches;
-            kv->free_batches = kv->group[i];
+        /* With nothing else waiting there is nothing to overlap: finish here, sparing a thread
+         * wake-up. Otherwise the finisher takes the group and we go on. Either way callbacks
+         * run in commit order: here only when the finisher has nothing pending. */
+        if (kv->q_head == NULL && kv->fin_head == NULL && !kv->fin_busy) {
+            pthread_mutex_unlock(&kv->q_mu);
+            batches_finish(kv, kv->group[0]);
+            pthread_mutex_lock(&kv->q_mu);
+            batches_recycle(kv, kv->group[0]);
+        } else {
+            if (kv->fin_tail != NULL)
+                kv->fin_tail->next = kv->group[0];
+            else
+                kv->fin_head = kv->group[0];
+            kv->fin_tail = kv->group[n - 1];
+            pthread_cond_signal(&kv->fin_cond);
         }
     }
     pthread_mutex_unlock(&kv->q_mu);
     return NULL;
+}
+
+/* Lets the finisher run what it was handed, then joins it. */
+static void
+finisher_stop(dyn_kv *kv)
+{
+    pthread_mutex_lock(&kv->q_mu);
+    kv->fin_stopping = true;
+    pthread_cond_signal(&kv->fin_cond);
+    pthread_mutex_unlock(&kv->q_mu);
+    pthread_join(kv->finisher, NULL);
+    pthread_cond_destroy(&kv->fin_cond);
 }
 
 dyn_err
@@ -185,7 +261,15 @@ kv_commit_start(dyn_kv *kv)
     kv->wsess->txn.kv = kv;
     kv->wsess->txn.sess = kv->wsess;
     kv->wsess->txn.write = true;
+    pthread_cond_init(&kv->fin_cond, NULL);
+    if (pthread_create(&kv->finisher, NULL, finisher_main, kv) != 0) {
+        pthread_cond_destroy(&kv->fin_cond);
+        (void)s->close(s, NULL);
+        DYN_FREE(kv->wsess);
+        return DYN_EINTERNAL;
+    }
     if (pthread_create(&kv->committer, NULL, committer_main, kv) != 0) {
+        finisher_stop(kv);
         (void)s->close(s, NULL);
         DYN_FREE(kv->wsess);
         return DYN_EINTERNAL;
@@ -201,6 +285,7 @@ kv_commit_stop(dyn_kv *kv)
     pthread_cond_broadcast(&kv->q_cond);
     pthread_mutex_unlock(&kv->q_mu);
     pthread_join(kv->committer, NULL);
+    finisher_stop(kv);   /* after the committer: it may hand over its last groups */
 }
 
 void

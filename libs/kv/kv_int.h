@@ -68,6 +68,14 @@ struct dyn_kv {
     kv_sess *wsess;                /* the committer's own session */
     kv_batch **group;              /* group_max slots, committer only */
 
+    /* The finisher: runs the done() callbacks of committed groups while the committer applies
+     * the next one (kv_commit.c). Guarded by q_mu too. */
+    pthread_cond_t fin_cond;       /* a group to finish, or stop */
+    kv_batch *fin_head, *fin_tail; /* committed batches whose done() has not run, in order */
+    bool fin_busy;                 /* the finisher is running callbacks outside the lock */
+    bool fin_stopping;
+    pthread_t finisher;
+
     _Atomic uint64_t commits, batches, syncs, reruns;
     _Atomic int inject_after;      /* test only: the Nth WT data op from now fails... */
     _Atomic int inject_rc;         /* ...with this WiredTiger code */

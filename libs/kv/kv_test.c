@@ -3,12 +3,14 @@
 #include "libs/kv/kv.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +22,29 @@
 
 /* ---- helpers (kvt_*) ---- */
 
+/* The test's databases go at exit: WiredTiger preallocates 300 MB of log per database, and a
+ * sandbox left behind by a run would keep them all. Only the process that made them removes
+ * them (the crash test's child dies by SIGKILL). */
+static char kvt_root[256];
+static pid_t kvt_owner;
+
+static int
+kvt_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    (void)remove(path);   /* best effort */
+    return 0;
+}
+
+static void
+kvt_cleanup(void)
+{
+    if (getpid() == kvt_owner && kvt_root[0] != '\0')
+        (void)nftw(kvt_root, kvt_rm, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static char *
 kvt_home(const char *name)
 {
@@ -27,7 +52,13 @@ kvt_home(const char *name)
     const char *tmp = getenv("TEST_TMPDIR");
     char *p = dyn_xmalloc(512);
 
-    snprintf(p, 512, "%s/kv-%s-%d-%d/db", tmp != NULL ? tmp : "/tmp", name, (int)getpid(), ++seq);
+    if (kvt_root[0] == '\0') {
+        snprintf(kvt_root, sizeof kvt_root, "%s/kvt-%d", tmp != NULL ? tmp : "/tmp",
+                 (int)getpid());
+        kvt_owner = getpid();
+        atexit(kvt_cleanup);
+    }
+    snprintf(p, 512, "%s/kv-%s-%d/db", kvt_root, name, ++seq);
     return p;
 }
 
@@ -560,8 +591,11 @@ test_reopen_keeps_data(void)
 
 /* A group: later applies see earlier writes; a clean refusal (ECONDFAIL, no writes) affects
  * nobody else, and the group still commits once. */
-/* Table classes: both compressors' tables take many pages of data (so pages are compressed on
- * checkpoint), read back after a reopen (which needs the extensions loaded again). */
+/* Table classes: every class's table (two compressors and none) takes many pages of data (so
+ * pages are compressed on checkpoint), read back after a reopen (which needs the extensions
+ * loaded again). */
+static const char *const kvt_class_tables[] = { "std", "cold", "log" };
+
 static dyn_err
 kvt_class_apply(dyn_kv_txn *txn, void *arg)
 {
@@ -572,8 +606,9 @@ kvt_class_apply(dyn_kv_txn *txn, void *arg)
     for (int i = 0; i < 500; i++) {
         snprintf(key, sizeof key, "k%05d", *round * 500 + i);
         memset(val, 'a' + i % 26, sizeof val);
-        for (const char *t = "std"; t != NULL; t = t[0] == 's' ? "cold" : NULL)
-            if ((rc = dyn_kv_put(txn, t, key, strlen(key), val, sizeof val)) != DYN_OK)
+        for (size_t t = 0; t < sizeof kvt_class_tables / sizeof *kvt_class_tables; t++)
+            if ((rc = dyn_kv_put(txn, kvt_class_tables[t], key, strlen(key), val, sizeof val)) !=
+                DYN_OK)
                 return rc;
     }
     return DYN_OK;
@@ -590,6 +625,7 @@ test_table_classes(void)
     DT_OK(dyn_kv_table_create_class(kv, "std", DYN_KV_CLASS_STANDARD));
     DT_OK(dyn_kv_table_create_class(kv, "cold", DYN_KV_CLASS_INFREQUENT));
     DT_OK(dyn_kv_table_create_class(kv, "cold", DYN_KV_CLASS_INFREQUENT));   /* idempotent */
+    DT_OK(dyn_kv_table_create_class(kv, "log", DYN_KV_CLASS_TRANSIENT));
     DT_ERR(dyn_kv_table_create_class(kv, "bad", (dyn_kv_class)7), DYN_EVALIDATION);
     for (int round = 0; round < 8; round++)
         DT_OK(dyn_kv_write(kv, kvt_class_apply, &round));
@@ -602,8 +638,8 @@ test_table_classes(void)
         void *v = NULL;
         size_t vlen = 0;
         snprintf(key, sizeof key, "k%05d", i);
-        for (const char *t = "std"; t != NULL; t = t[0] == 's' ? "cold" : NULL) {
-            DT_OK(dyn_kv_get(txn, t, key, strlen(key), &a, &v, &vlen));
+        for (size_t t = 0; t < sizeof kvt_class_tables / sizeof *kvt_class_tables; t++) {
+            DT_OK(dyn_kv_get(txn, kvt_class_tables[t], key, strlen(key), &a, &v, &vlen));
             DT_EQ_INT(vlen, 1024);
             if (vlen == 1024)
                 DT_EQ_INT(((char *)v)[1023], 'a' + (i % 500) % 26);
@@ -783,6 +819,67 @@ kvt_counter_main(void *arg)
     return NULL;
 }
 
+/* Callbacks handed to the finisher while the committer runs ahead keep commit order, and close
+ * waits for every one of them. */
+typedef struct kvt_seq {
+    pthread_mutex_t mu;
+    int next, out_of_order, done;
+} kvt_seq;
+
+typedef struct kvt_seq_op {
+    kvt_seq *seq;
+    int i;
+    char key[16];
+} kvt_seq_op;
+
+static dyn_err
+kvt_seq_apply(dyn_kv_txn *txn, void *arg)
+{
+    kvt_seq_op *op = arg;
+    return dyn_kv_put(txn, T, op->key, strlen(op->key), "v", 1);
+}
+
+static void
+kvt_seq_done(void *arg, dyn_err rc)
+{
+    kvt_seq_op *op = arg;
+
+    pthread_mutex_lock(&op->seq->mu);
+    op->seq->out_of_order += op->i != op->seq->next || rc != DYN_OK;
+    op->seq->next = op->i + 1;
+    op->seq->done++;
+    pthread_mutex_unlock(&op->seq->mu);
+}
+
+static void
+test_done_order_with_finisher(void)
+{
+    char *home = kvt_home("finisher");
+    dyn_kv *kv = kvt_open(home);
+    enum { N = 3000 };
+    kvt_seq_op *ops = calloc(N, sizeof *ops);
+    kvt_seq seq = { .next = 0 };
+    dyn_kv_stats st;
+
+    pthread_mutex_init(&seq.mu, NULL);
+    for (int i = 0; i < N; i++) {   /* faster than fsyncs: groups queue up behind each other */
+        ops[i].seq = &seq;
+        ops[i].i = i;
+        snprintf(ops[i].key, sizeof ops[i].key, "s%05d", i);
+        dyn_kv_submit(kv, kvt_seq_apply, kvt_seq_done, &ops[i]);
+    }
+    dyn_kv_close(kv);   /* returns once every done() has run */
+    DT_EQ_INT(seq.done, N);
+    DT_EQ_INT(seq.out_of_order, 0);
+    kv = kvt_open(home);
+    dyn_kv_stats_get(kv, &st);
+    DT_EQ_INT(st.batches, 0);   /* counters are per open */
+    dyn_kv_close(kv);
+    pthread_mutex_destroy(&seq.mu);
+    free(ops);
+    free(home);
+}
+
 static void
 test_group_commit_counter(void)
 {
@@ -944,4 +1041,6 @@ DT_MAIN({ "put get del", test_put_get_del },
         { "group: failed apply after write re-runs alone", test_group_rerun_after_failed_apply },
         { "group: WiredTiger failure re-runs alone", test_group_rerun_after_wt_failure },
         { "group commit: concurrent conditional increments", test_group_commit_counter },
+        { "group commit: callbacks in commit order via the finisher",
+          test_done_order_with_finisher },
         { "crash durability of acked writes", test_crash_durability })

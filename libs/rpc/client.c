@@ -17,6 +17,8 @@
 #include <grpc/slice.h>
 #include <grpc/support/time.h>
 
+#include "libs/rpc/rpc_int.h"   /* dyn_rpc_init, dyn_rpc_pack */
+
 /* Every completion-queue tag starts with this: the thread calls fn(tag, success). */
 typedef struct cli_tag cli_tag;
 struct cli_tag {
@@ -140,17 +142,6 @@ deadline_of(int ms)
     return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(ms, GPR_TIMESPAN));
 }
 
-static grpc_byte_buffer *
-pack(const ProtobufCMessage *msg)
-{
-    size_t n = protobuf_c_message_get_packed_size(msg);
-    grpc_slice s = grpc_slice_malloc(n);
-    protobuf_c_message_pack(msg, GRPC_SLICE_START_PTR(s));
-    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
-    grpc_slice_unref(s);
-    return bb;
-}
-
 /* Unpacks bb (NULL = an empty message) with allocator alloc (NULL = malloc). */
 static ProtobufCMessage *
 unpack(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb, ProtobufCAllocator *alloc)
@@ -264,7 +255,7 @@ dyn_rpc_client_new(const char *target, int channels)
     };
     grpc_channel_args cargs = { .num_args = sizeof args / sizeof args[0], .args = args };
 
-    grpc_init();
+    dyn_rpc_init();
     c->nchan = channels < 1 ? 1 : channels;
     c->chans = dyn_xcalloc((size_t)c->nchan, sizeof *c->chans);
     creds = grpc_insecure_credentials_create();
@@ -399,7 +390,7 @@ dyn_rpc_client_call_async_detail(dyn_rpc_client *c, const char *method,
     op->details = grpc_empty_slice();
     grpc_metadata_array_init(&op->init_md);
     grpc_metadata_array_init(&op->trail_md);
-    op->send_buf = pack(req);
+    op->send_buf = dyn_rpc_pack(req);
     if (!live_add(c, &op->live, call)) {
         grpc_call_unref(call);
         grpc_byte_buffer_destroy(op->send_buf);
@@ -711,7 +702,7 @@ dyn_err
 dyn_rpc_stream_send(dyn_rpc_stream *s, const ProtobufCMessage *msg)
 {
     dyn_err rc = DYN_OK;
-    grpc_byte_buffer *bb = pack(msg);
+    grpc_byte_buffer *bb = dyn_rpc_pack(msg);
 
     pthread_mutex_lock(&s->mu);
     if (s->closing) {

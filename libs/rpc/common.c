@@ -2,10 +2,49 @@
  * buffers. */
 #include "libs/rpc/rpc_int.h"
 
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/slice.h>
+
+/* Two of gRPC C-core's defaults cost us, and both are reachable only as C++ internals, looked up
+ * at run time (without them nothing changes):
+ * - Debian builds abseil without NDEBUG, so every absl::Mutex lock inside gRPC also runs abseil's
+ *   deadlock detector (a process-wide graph of lock orders under a global lock): 12% of a
+ *   storage node's instructions per Get under load (callgrind). Off before gRPC takes its first
+ *   lock.
+ * - A combiner (a transport's lock) that an application thread finds busy hands the rest of its
+ *   work to the default executor's threads: one more thread wake-up per call, and on a loaded
+ *   machine a wait for a core. Without executor threads the thread at hand finishes the work
+ *   (gRPC's own fork support runs this way). DYN_RPC_EXECUTOR_THREADS in the environment (any
+ *   value) keeps them, for comparisons. docs/benchmarks.md has the numbers. */
+static void (*executor_threading)(bool);
+
+static void
+grpc_tune_once(void)
+{
+    void (*absl_mode)(int) = (void (*)(int))dlsym(
+        RTLD_DEFAULT, "_ZN4absl7debian329SetMutexDeadlockDetectionModeENS0_15OnDeadlockCycleE");
+
+    if (absl_mode != NULL)
+        absl_mode(0);   /* absl::OnDeadlockCycle::kIgnore */
+    executor_threading =
+        (void (*)(bool))dlsym(RTLD_DEFAULT, "_ZN9grpc_core8Executor19SetThreadingDefaultEb");
+}
+
+void
+dyn_rpc_init(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+    pthread_once(&once, grpc_tune_once);
+    grpc_init();
+    if (executor_threading != NULL && getenv("DYN_RPC_EXECUTOR_THREADS") == NULL)
+        executor_threading(false);   /* grpc_init after a full shutdown starts them again */
+}
 
 grpc_status_code
 dyn_rpc_status(dyn_err rc)
@@ -81,20 +120,6 @@ dyn_rpc_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-grpc_byte_buffer *
-dyn_rpc_pack(const ProtobufCMessage *m)
-{
-    size_t n = m != NULL ? protobuf_c_message_get_packed_size(m) : 0;
-    grpc_slice s = grpc_slice_malloc(n);
-    grpc_byte_buffer *bb;
-
-    if (n > 0)
-        protobuf_c_message_pack(m, GRPC_SLICE_START_PTR(s));
-    bb = grpc_raw_byte_buffer_create(&s, 1);
-    grpc_slice_unref(s);   /* the buffer holds its own ref */
-    return bb;
 }
 
 /* The arena's protobuf-c allocator, wrapped to tell "arena cap hit" from "malformed bytes":

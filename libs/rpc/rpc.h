@@ -68,6 +68,18 @@ void dyn_rpc_server_free(dyn_rpc_server *s);
 void dyn_rpc_install_signals(void);
 bool dyn_rpc_stopping(void);
 
+/* grpc_init() with this process's gRPC settings (abseil's mutex deadlock detector off, the
+ * default executor's threads off: common.c says why). The server and client here call it; so
+ * should anything else that drives gRPC C-core directly (bench/loadgen). Pair each call with
+ * grpc_shutdown(). */
+void dyn_rpc_init(void);
+
+/* Packs protobuf-c message m into *out (*len bytes, allocated in arena a): exactly
+ * protobuf_c_message_pack's bytes, in one pass where protobuf-c measures nested messages again
+ * at every level (pbpack.c). Replies and requests here are packed with it. DYN_ENOMEM past the
+ * arena cap. Thread-safe. */
+dyn_err dyn_rpc_pb_pack(const ProtobufCMessage *m, dyn_arena *a, uint8_t **out, size_t *len);
+
 /* Per-call helpers, valid inside a handler (or until dyn_rpc_call_finish for deferred calls). */
 dyn_arena *dyn_rpc_call_arena(dyn_rpc_call *call);
 dyn_err dyn_rpc_call_fail(dyn_rpc_call *call, dyn_err rc, const char *fmt, ...)

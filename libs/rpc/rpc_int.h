@@ -41,6 +41,8 @@ gpr_timespec dyn_rpc_tick(int64_t ms);
 int64_t dyn_rpc_mono_ns(void);
 /* Packs m (NULL: the empty message) into a new byte buffer (owned: grpc_byte_buffer_destroy). */
 grpc_byte_buffer *dyn_rpc_pack(const ProtobufCMessage *m);
+/* The bytes one element of a repeated field of type t takes in its C array (pbpack.c). */
+size_t rpc_pb_elt_size(ProtobufCType t);
 /* Unpacks bb (NULL: zero bytes) as a `desc` message allocated in arena a. DYN_ESERIALIZATION if
  * the bytes are not a valid message, DYN_ENOMEM if the arena cap was hit. */
 dyn_err dyn_rpc_unpack(grpc_byte_buffer *bb, const ProtobufCMessageDescriptor *desc, dyn_arena *a,

@@ -465,7 +465,7 @@ dyn_rpc_server_new(const dyn_rpc_server_opts *opts)
     atomic_init(&s->stopping, false);
     atomic_init(&s->serving, false);
     atomic_init(&s->inflight, 0);
-    grpc_init();
+    dyn_rpc_init();
     rpc_health_init(&s->health);
     rpc_health_add_service(s);
     return s;

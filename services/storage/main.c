@@ -19,8 +19,8 @@
 static struct {
     char *listen, *advertise, *http_listen, *data_dir, *etcd, *node_id;
     size_t cache, collection_limit;
-    int workers, lease_ttl, log_retention_s, stats_interval_s;
-    bool sync;
+    int workers, slots, lease_ttl, log_retention_s, stats_interval_s;
+    bool sync, log_compression;
 } cfg;
 
 static const dyn_cfg_opt storage_opts[] = {
@@ -34,8 +34,16 @@ static const dyn_cfg_opt storage_opts[] = {
     DYN_CFG_STR("node-id", "", "node id (default: kept in <data-dir>/NODE_ID)", &cfg.node_id),
     DYN_CFG_SIZE("cache-size", "256MiB", "WiredTiger cache", &cfg.cache),
     DYN_CFG_INT("workers", "2", "completion-queue threads", &cfg.workers),
+    DYN_CFG_INT("slots", "64",
+                "calls of each method a worker holds at once; writes waiting for one group "
+                "commit are held, so this bounds the group",
+                &cfg.slots),
     DYN_CFG_INT("lease-ttl", "10", "etcd liveness lease, seconds", &cfg.lease_ttl),
     DYN_CFG_BOOL("sync", "true", "fsync the log at each group commit", &cfg.sync),
+    DYN_CFG_BOOL("log-compression", "false",
+                 "snappy-compress the change logs of partitions created from now on (CPU on "
+                 "every write for less disk while records are retained)",
+                 &cfg.log_compression),
     DYN_CFG_INT("log-retention-s", "86400",
                 "change records younger than this are kept, consumers or not (seconds)",
                 &cfg.log_retention_s),
@@ -132,6 +140,7 @@ main(int argc, char **argv)
         goto out;
     }
     storage_set_collection_limit((int64_t)cfg.collection_limit);
+    storage_set_log_compression(cfg.log_compression);
     if ((e = storage_new(kv, &st)) != DYN_OK) {
         dyn_log(DYN_LOG_ERROR, "STORAGE-REGISTRY", "err=%s", dyn_err_name(e));
         goto out;
@@ -147,6 +156,7 @@ main(int argc, char **argv)
     dyn_rpc_server_opts so = {
         .listen = cfg.listen,
         .workers = cfg.workers,
+        .slots_per_worker = cfg.slots,
         .http_listen = cfg.http_listen[0] ? cfg.http_listen : NULL,
     };
     srv = dyn_rpc_server_new(&so);

@@ -44,6 +44,9 @@ dyn_err storage_h_batch(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufC
  * counted as its DynamoDB size + 100 bytes) a write may grow; default 10 GiB (lsi.c). Set once
  * at startup. */
 void storage_set_collection_limit(int64_t bytes);
+/* Whether change logs created from now on are block-compressed (snappy) or not (the default;
+ * changelog.c). Set once at startup. */
+void storage_set_log_compression(bool on);
 
 /* The dyne.internal.Storage method table; ctx for every handler is the storage. */
 extern const dyn_rpc_method storage_methods[];
