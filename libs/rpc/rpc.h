@@ -135,6 +135,10 @@ typedef void (*dyn_rpc_local_done_fn)(void *arg, dyn_err rc, const ProtobufCMess
 dyn_err dyn_rpc_local_new(dyn_rpc_server *s, const char *service, const char *method,
                           dyn_rpc_call **call, const ProtobufCMessageDescriptor **input);
 
+/* Gives a local call a deadline ms from now (before dyn_rpc_local_run): dyn_rpc_call_deadline_ms
+ * then counts down from it, as for a gRPC call. Without one it answers INT64_MAX. */
+void dyn_rpc_local_set_deadline(dyn_rpc_call *call, int64_t ms);
+
 /* Runs the handler with req (borrowed until done fires; normally in the call's arena, of the
  * type dyn_rpc_local_new gave). Call at most once per call. */
 void dyn_rpc_local_run(dyn_rpc_call *call, const ProtobufCMessage *req, dyn_rpc_local_done_fn done,

@@ -990,6 +990,23 @@ test_local_calls(void)
     DT_EQ_STR(r.method, "Echo");
     dyn_rpc_local_free(call);
 
+    /* a local call's deadline counts down from dyn_rpc_local_set_deadline */
+    {
+        const ProtobufCMessageDescriptor *din = NULL;
+        dyn_rpc_call *dc = NULL;
+        DT_OK(dyn_rpc_local_new(t.s, "dyne.test.Echo", "Echo", &dc, &din));
+        Dyne__Test__EchoRequest *dq = dyn_arena_alloc(dyn_rpc_call_arena(dc), sizeof *dq);
+        dyne__test__echo_request__init(dq);
+        dq->text = "deadline";
+        dyn_rpc_local_set_deadline(dc, 5000);
+        DT_TRUE(dyn_rpc_call_deadline_ms(dc) > 4000 && dyn_rpc_call_deadline_ms(dc) <= 5000);
+        memset(&r, 0, sizeof r);
+        r.runner = pthread_self();
+        dyn_rpc_local_run(dc, &dq->base, local_done, &r);
+        DT_EQ_INT(r.rc, DYN_OK);
+        dyn_rpc_local_free(dc);
+    }
+
     /* handler error: the message from dyn_rpc_call_fail */
     call = local_echo(&t, "Fail", "z", 0, DYN_EVALIDATION, &r, false);
     DT_EQ_INT(atomic_load(&r.fired), 1);
@@ -1051,7 +1068,7 @@ test_local_calls(void)
 
     DT_EQ_INT(http_get(t.http_port, "/metrics", body, sizeof body), 200);
     ok_after = metric_value(body, "dyn_rpc_requests_total{method=\"Echo\",code=\"OK\"}");
-    DT_EQ_INT((long long)(ok_after - (ok_before < 0 ? 0 : ok_before)), 202);   /* 1 + self-free + 200 */
+    DT_EQ_INT((long long)(ok_after - (ok_before < 0 ? 0 : ok_before)), 203);   /* 1 + deadline + self-free + 200 */
     inval = metric_value(body, "dyn_rpc_requests_total{method=\"Echo\",code=\"INVALID_ARGUMENT\"}");
     DT_TRUE(inval >= 1);
     unimpl = metric_value(body, "dyn_rpc_requests_total{method=\"Unimpl\",code=\"UNIMPLEMENTED\"}");

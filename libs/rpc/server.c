@@ -805,6 +805,13 @@ dyn_rpc_call_deadline_ms(dyn_rpc_call *call)
     return ms < 0 ? 0 : ms;
 }
 
+void
+dyn_rpc_local_set_deadline(dyn_rpc_call *call, int64_t ms)
+{
+    gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
+    call->deadline = gpr_time_add(now, gpr_time_from_millis(ms < 0 ? 0 : ms, GPR_TIMESPAN));
+}
+
 bool
 dyn_rpc_call_cancelled(dyn_rpc_call *call)
 {

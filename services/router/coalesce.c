@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "libs/log/log.h"
 #include "proto/dyne/internal/storage.pb-c.h"
@@ -27,6 +28,7 @@ typedef struct pending {
     dyn_arena *a;
     dyn_rpc_done_fn done;
     void *arg;
+    int64_t deadline_ms;                   /* monotonic ms: the call's own deadline */
 } pending;
 
 typedef struct node_q {
@@ -45,9 +47,35 @@ typedef struct batch_call {
     dyn_arena arena;                       /* request and response of the Batch call */
 } batch_call;
 
+#define DEADLINE_MARGIN_MS 50   /* the client's deadline, less the hop there and back */
+
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static node_q *g_nodes;
 static int g_inflight = 2;   /* router_coalesce_init */
+
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ms a storage call may take: the storage deadline, or the client's remaining time less the
+ * margin when that is shorter (at least 1). */
+static int
+call_deadline(router *r, dyn_rpc_call *origin)
+{
+    int64_t d = router_storage_deadline(r);
+    int64_t left = origin != NULL ? dyn_rpc_call_deadline_ms(origin) : INT64_MAX;
+
+    if (left != INT64_MAX) {
+        left -= DEADLINE_MARGIN_MS;
+        if (left < d)
+            d = left < 1 ? 1 : left;
+    }
+    return (int)d;
+}
 
 void
 router_coalesce_init(int inflight)
@@ -185,29 +213,37 @@ flush(node_q *q)
         return;
     }
     dyne__internal__batch_request__init(req);
+    int64_t latest = 0, now = now_ms();
+    for (pending *p = calls; p != NULL; p = p->next)
+        latest = p->deadline_ms > latest ? p->deadline_ms : latest;
     size_t i = 0;
     for (pending *p = calls; p != NULL; p = p->next, i++) {
         dyne__internal__batch_call__init(&cs[i]);
         cs[i].method = (char *)p->method;
         cs[i].has_request = true;
         cs[i].request = p->req;
+        cs[i].has_deadline_before_ms = true;   /* each call keeps its own deadline */
+        cs[i].deadline_before_ms = latest - p->deadline_ms;
         ptrs[i] = &cs[i];
     }
     req->n_calls = n;
     req->calls = ptrs;
     dyn_rpc_client_call_async(q->client, "/dyne.internal.Storage/Batch", &req->base,
                               &dyne__internal__batch_response__descriptor,
-                              router_storage_deadline(q->r), &bc->arena, batch_done, bc);
+                              (int)(latest - now > 1 ? latest - now : 1), &bc->arena, batch_done,
+                              bc);
 }
 
 void
-router_storage_call(router *r, const char *addr, const char *method, const ProtobufCMessage *req,
+router_storage_call(router *r, dyn_rpc_call *origin, const char *addr, const char *method,
+                    const ProtobufCMessage *req,
                     const ProtobufCMessageDescriptor *resp_desc,
                     const ProtobufCMessageDescriptor *err_desc, dyn_arena *a, dyn_rpc_done_fn done,
                     void *arg)
 {
     dyn_rpc_client *c = router_storage(r, addr);
     node_q *q = node_get(r, c);
+    int deadline = call_deadline(r, origin);
 
     pthread_mutex_lock(&q->mu);
     if (q->inflight < g_inflight) {   /* a free slot: out alone, now */
@@ -217,8 +253,8 @@ router_storage_call(router *r, const char *addr, const char *method, const Proto
         single *s = dyn_xmalloc(sizeof *s);
         *s = (single){ q, done, arg };
         snprintf(path, sizeof path, "/dyne.internal.Storage/%s", method);
-        dyn_rpc_client_call_async_detail(c, path, req, resp_desc, err_desc,
-                                         router_storage_deadline(r), a, single_done, s);
+        dyn_rpc_client_call_async_detail(c, path, req, resp_desc, err_desc, deadline, a,
+                                         single_done, s);
         return;
     }
     pthread_mutex_unlock(&q->mu);
@@ -235,6 +271,7 @@ router_storage_call(router *r, const char *addr, const char *method, const Proto
     p->a = a;
     p->done = done;
     p->arg = arg;
+    p->deadline_ms = now_ms() + deadline;
 
     pthread_mutex_lock(&q->mu);
     if (q->inflight < g_inflight) {   /* a slot freed while we packed: go now, as a batch of 1 */

@@ -266,7 +266,7 @@ router_put_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage 
     if (wc == NULL)
         return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
     dyn_rpc_call_defer(call);
-    router_storage_call(r, part->addr, "Put", &sreq->base,
+    router_storage_call(r, call, part->addr, "Put", &sreq->base,
                         &dyne__internal__put_response__descriptor,
                         &dyne__v1__error_detail__descriptor, a, put_done, wc);
     return DYN_OK;
@@ -358,7 +358,7 @@ router_get_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage 
     g->rcc = in->returnconsumedcapacity;
     g->consistent = sreq->consistent;
     dyn_rpc_call_defer(call);
-    router_storage_call(r, part->addr, "Get", &sreq->base,
+    router_storage_call(r, call, part->addr, "Get", &sreq->base,
                         &dyne__internal__get_response__descriptor, NULL, a, get_done, g);
     return DYN_OK;
 }
@@ -423,7 +423,7 @@ router_delete_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessa
     if (wc == NULL)
         return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
     dyn_rpc_call_defer(call);
-    router_storage_call(r, part->addr, "Delete", &sreq->base,
+    router_storage_call(r, call, part->addr, "Delete", &sreq->base,
                         &dyne__internal__delete_response__descriptor,
                         &dyne__v1__error_detail__descriptor, a, delete_done, wc);
     return DYN_OK;
@@ -501,7 +501,7 @@ router_update_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessa
     if (wc == NULL)
         return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
     dyn_rpc_call_defer(call);
-    router_storage_call(r, part->addr, "Update", &sreq->base,
+    router_storage_call(r, call, part->addr, "Update", &sreq->base,
                         &dyne__internal__update_response__descriptor,
                         &dyne__v1__error_detail__descriptor, a, update_done, wc);
     return DYN_OK;

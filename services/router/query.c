@@ -281,7 +281,7 @@ range_send(read_op *o, const router_part *p)
         q->has_fetch_base = true;
         q->fetch_base = o->fetch;
     }
-    router_storage_call(o->r, p->addr, "Range", &q->base,
+    router_storage_call(o->r, o->call, p->addr, "Range", &q->base,
                         &dyne__internal__range_response__descriptor, NULL, a, range_done, o);
 }
 

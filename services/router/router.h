@@ -82,8 +82,11 @@ int router_storage_deadline(router *r);
 /* One unary call of dyne.internal.Storage method ("Put", "Get", ...: a static string) to the
  * node at addr, coalesced with other calls to that node while `inflight` calls to it are
  * running (coalesce.c); done gets what dyn_rpc_client_call_async_detail would give (err_desc
- * NULL: no error detail). req is packed before this returns. */
-void router_storage_call(router *r, const char *addr, const char *method, const ProtobufCMessage *req,
+ * NULL: no error detail). req is packed before this returns. Its deadline is the storage
+ * deadline, or origin's (the client call it serves) less a margin when that comes sooner, so
+ * the storage node refuses a write whose client has given up. */
+void router_storage_call(router *r, dyn_rpc_call *origin, const char *addr, const char *method,
+                         const ProtobufCMessage *req,
                          const ProtobufCMessageDescriptor *resp_desc,
                          const ProtobufCMessageDescriptor *err_desc, dyn_arena *a,
                          dyn_rpc_done_fn done, void *arg);

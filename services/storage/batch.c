@@ -3,6 +3,7 @@
  * separate gRPC calls would; the reply goes out when the last one has ended, each call's outcome
  * in its slot. Writes among them reach the committer together and share a group commit. */
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -156,6 +157,9 @@ storage_h_batch(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage 
             slot_release(b);
             continue;
         }
+        int64_t left = dyn_rpc_call_deadline_ms(call);
+        if (left != INT64_MAX)
+            dyn_rpc_local_set_deadline(s->sub, left - (c->has_deadline_before_ms ? c->deadline_before_ms : 0));
         dyn_rpc_local_run(s->sub, sreq, sub_done, s);
     }
     slot_release(b);   /* the handler's own count: the last outcome finishes the call */

@@ -4,9 +4,11 @@
 #include "services/storage/storage.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "libs/arena/arena.h"
 #include "libs/item/item.h"
@@ -34,6 +36,14 @@ struct storage {
     partition *parts;
     size_t nparts;
 };
+
+static int64_t
+mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 /* Partition ids come from the router: "<table id>.<n>"; only these characters reach WiredTiger. */
 static bool
@@ -596,6 +606,7 @@ typedef struct write_op {
     const char *lsi_names[STORAGE_LSI_MAX];   /* call arena */
     double lsi_units[STORAGE_LSI_MAX];        /* index write units of this write */
     int64_t coll_size;          /* the item collection's bytes after the write */
+    int64_t deadline_ns;        /* monotonic; past it the write is refused, not applied */
 } write_op;
 
 /* The new image of an UpdateItem into w->new_item and its encoding; writes nothing. */
@@ -641,6 +652,12 @@ apply_write(dyn_kv_txn *txn, void *arg)
     size_t vlen = 0;
     dyn_err rc;
 
+    /* the caller (the router, for its client) has given up by now: applying the write later
+     * could overwrite a newer acknowledged one, so it fails without writing */
+    if (w->deadline_ns != 0 && mono_ns() > w->deadline_ns) {
+        w->errmsg = "Request timed out before it was applied";
+        return DYN_EDEADLINE;
+    }
     w->old_item = w->new_item = NULL;
     w->errmsg = NULL;
     w->lsn = 0;
@@ -870,6 +887,8 @@ submit_write(dyn_rpc_call *call, storage *st, const char *pid, ProtobufCBinaryDa
     w->cond = cond;
     w->update = update;
     w->old_on_fail = c->old_on_fail;
+    int64_t left = dyn_rpc_call_deadline_ms(call);
+    w->deadline_ns = left == INT64_MAX ? 0 : mono_ns() + left * 1000000;
     dyn_rpc_call_defer(call);
     dyn_kv_submit(st->kv, apply_write, write_done, w);
     return DYN_OK;

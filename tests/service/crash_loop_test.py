@@ -41,7 +41,10 @@ def test_crash_loop():
         wait_active(cl, "loop")
         # the last acknowledged state per key: a value, or None for deleted. A write that failed
         # may or may not have happened, so its key is "uncertain" until the next acknowledged write
+        # version: acknowledged writes per key, so a check can tell that the key's writes it
+        # raced with have come and gone (put then delete) while it read
         state, uncertain, inflight, lock = {}, set(), set(), threading.Lock()
+        version = {}
         stop = threading.Event()
         acked = [0]
 
@@ -75,12 +78,13 @@ def test_crash_loop():
                     continue
                 with lock:
                     state[key] = val
+                    version[key] = version.get(key, 0) + 1
                     uncertain.discard(key)
                     inflight.discard(key)
                     acked[0] += 1
             wc.close()
 
-        threads = [threading.Thread(target=writer, args=(w,)) for w in range(WRITERS)]
+        threads = [threading.Thread(target=writer, args=(w,), daemon=True) for w in range(WRITERS)]
         for t in threads:
             t.start()
         checked = 0
@@ -92,6 +96,7 @@ def test_crash_loop():
             # pause the writers' effect on the snapshot: copy state, then check every key in it
             with lock:
                 snap = dict(state)
+                snap_ver = dict(version)
                 unsure = set(uncertain)
             for key, val in snap.items():
                 if key in unsure:
@@ -103,8 +108,7 @@ def test_crash_loop():
                                           "ConsistentRead": True}, timeout=10).get("Item")
                 # a writer may have acknowledged a newer write since the snapshot
                 with lock:
-                    now = state.get(key, "absent")
-                    if key in uncertain or key in inflight or now != val:
+                    if key in uncertain or key in inflight or version.get(key) != snap_ver.get(key):
                         continue
                 have = got["v"]["N"] if got else None
                 assert have == val, "cycle %d key %s: acknowledged %r, found %r" % (cycle, key, val, have)
