@@ -5,6 +5,7 @@ grpc_python_plugin), and offers a client that speaks DynamoDB-shaped JSON over d
 Processes are started by this harness and stopped by PID; nothing else is touched.
 """
 import base64
+import glob
 import os
 import shutil
 import signal
@@ -290,6 +291,17 @@ class Client:
 
 
 # ---- processes ----
+
+def wt_command(home):
+    """The `wt` utility on a storage node's database, with the compressors libs/kv loads (Debian's
+    libwiredtiger0 puts them beside libwiredtiger.so.0)."""
+    exts = []
+    for name in ("snappy", "zlib"):
+        found = glob.glob("/usr/lib/*/libwiredtiger_%s.so" % name) + glob.glob("/usr/lib/libwiredtiger_%s.so" % name)
+        assert found, "libwiredtiger_%s.so missing" % name
+        exts.append('"%s"' % found[0])
+    return ["wt", "-C", "extensions=[%s]" % ",".join(exts), "-h", home]
+
 
 def free_port():
     s = socket.socket()

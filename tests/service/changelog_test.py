@@ -5,6 +5,7 @@ right images, no record for writes that change nothing, paging, trimming by cons
 retention floor, durability across kill -9, and the expiry index kept in step with every write."""
 import os
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -13,7 +14,7 @@ import grpc
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
 from dyne_harness import (Cluster, DyneError, internal_stubs, run_tests,  # noqa: E402
-                          to_json, wait_active)
+                          to_json, wait_active, wt_command)
 
 
 def create(cl, name, sk=False):
@@ -447,6 +448,35 @@ def test_ttl_survives_restart(c, st):
 
 # ---- a cluster with no retention floor: the log is trimmed as soon as consumers allow ----
 
+def test_table_classes(c, st):
+    """CreateTable's TableClass reaches the storage node: the partition's item table is zlib for
+    STANDARD_INFREQUENT_ACCESS and snappy for STANDARD, as WiredTiger's own metadata says."""
+    cl = c.client()
+    for name, tc in (("cls_std", "STANDARD"), ("cls_ia", "STANDARD_INFREQUENT_ACCESS")):
+        cl.call("CreateTable", {"TableName": name, "BillingMode": "PAY_PER_REQUEST", "TableClass": tc,
+                                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]})
+        wait_active(cl, name)
+        cl.call("PutItem", {"TableName": name, "Item": {"pk": {"S": "a"}, "v": {"S": "x" * 500}}})
+        d = cl.call("DescribeTable", {"TableName": name})["Table"]
+        assert d.get("TableClassSummary", {}).get("TableClass", "STANDARD") == tc, d
+    want = {"cls_std": "snappy", "cls_ia": "zlib"}
+    parts = {partition_of(c, t): t for t in want}
+    c.procs["storage"].stop()
+    try:
+        out = subprocess.run(wt_command(os.path.join(c.tmp, "storage", "wt")) + ["list", "-v"],
+                             capture_output=True, text=True, check=True).stdout.splitlines()
+    finally:
+        c.start_storage()
+    for pid, table in parts.items():
+        uri = "file:p_%s.wt" % pid
+        conf = [out[i + 1] for i, line in enumerate(out[:-1]) if line.strip() == uri]
+        assert conf, "%s not in wt list -v" % uri
+        got = re.search(r"block_compressor=(\w*)", conf[0])
+        assert got and got.group(1) == want[table], (table, conf[0][:300])
+    cl.close()
+
+
 def test_trim():
     os.environ["DYN_STORAGE_LOG_RETENTION_S"] = "0"
     try:
@@ -527,6 +557,7 @@ def main():
             ("SetPartitionTtl: another attribute, then off", test_partition_ttl_change),
             ("kill -9 keeps the records of acknowledged writes", test_kill9_keeps_records),
             ("the TTL attribute survives a restart", test_ttl_survives_restart),
+            ("TableClass chooses the partition's WiredTiger compression", test_table_classes),
         ]]
         cases.append(("trim by consumers and the retention floor; drop with the table", test_trim))
         return run_tests(cases)

@@ -3,7 +3,6 @@ SIGKILL at random moments and restarted on the same data directory, DYNE_CRASH_C
 (10 in the test command; `DYNE_CRASH_CYCLES=200 tests/run //tests/service:crash_loop_test` for the
 long run). After every restart each acknowledged write must be visible exactly (last acknowledged
 value per key, deleted keys absent), and at the end `wt verify` passes on every WiredTiger table."""
-import glob
 import os
 import random
 import subprocess
@@ -12,22 +11,11 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
-from dyne_harness import Cluster, DyneError, run_tests, wait_active  # noqa: E402
+from dyne_harness import Cluster, DyneError, run_tests, wait_active, wt_command  # noqa: E402
 
 CYCLES = int(os.environ.get("DYNE_CRASH_CYCLES", "10"))
 WRITERS = 6
 KEYS_PER_WRITER = 40
-
-
-def wt_command(home):
-    """The `wt` utility on a storage node's database, with the compressors libs/kv loads (Debian's
-    libwiredtiger0 puts them beside libwiredtiger.so.0)."""
-    exts = []
-    for name in ("snappy", "zlib"):
-        found = glob.glob("/usr/lib/*/libwiredtiger_%s.so" % name) + glob.glob("/usr/lib/libwiredtiger_%s.so" % name)
-        assert found, "libwiredtiger_%s.so missing" % name
-        exts.append('"%s"' % found[0])
-    return ["wt", "-C", "extensions=[%s]" % ",".join(exts), "-h", home]
 
 
 def test_crash_loop():
