@@ -795,56 +795,36 @@ write_done(void *arg, dyn_err rc)
     Dyne__V1__AttributeValueMap *old = w->return_old ? w->old_item : NULL;
     ProtobufCMessage *resp = NULL;
 
-    if (rc == DYN_OK && w->kind == WRITE_PUT) {
-        Dyne__Internal__PutResponse *out = dyn_arena_alloc(a, sizeof *out);
-        if (out == NULL) {
-            rc = DYN_ENOMEM;
-        } else {
-            dyne__internal__put_response__init(out);
-            out->has_old_size = out->has_new_size = true;
-            out->old_size = w->old_item ? (int64_t)dyn_item_size(w->old_item) : 0;
-            out->new_size = w->new_item ? (int64_t)dyn_item_size(w->new_item) : 0;
-            out->old_item = old;
-            out->has_lsn = w->lsn != 0;
-            out->lsn = w->lsn;
-            rc = lsi_answer(w, a, &out->n_lsi_writes, &out->lsi_writes, &out->has_collection_size,
-                            &out->collection_size);
-            resp = &out->base;
-        }
-    } else if (rc == DYN_OK && w->kind == WRITE_DELETE) {
-        Dyne__Internal__DeleteResponse *out = dyn_arena_alloc(a, sizeof *out);
-        if (out == NULL) {
-            rc = DYN_ENOMEM;
-        } else {
-            dyne__internal__delete_response__init(out);
-            out->has_old_size = out->has_new_size = true;
-            out->old_size = w->old_item ? (int64_t)dyn_item_size(w->old_item) : 0;
-            out->new_size = w->new_item ? (int64_t)dyn_item_size(w->new_item) : 0;
-            out->old_item = old;
-            out->has_lsn = w->lsn != 0;
-            out->lsn = w->lsn;
-            rc = lsi_answer(w, a, &out->n_lsi_writes, &out->lsi_writes, &out->has_collection_size,
-                            &out->collection_size);
-            resp = &out->base;
-        }
-    } else if (rc == DYN_OK) {
-        Dyne__Internal__UpdateResponse *out = dyn_arena_alloc(a, sizeof *out);
-        if (out == NULL) {
-            rc = DYN_ENOMEM;
-        } else {
-            dyne__internal__update_response__init(out);
-            out->has_old_size = out->has_new_size = true;
-            out->old_size = w->old_item ? (int64_t)dyn_item_size(w->old_item) : 0;
-            out->new_size = w->new_item ? (int64_t)dyn_item_size(w->new_item) : 0;
-            out->has_lsn = w->lsn != 0;
-            out->lsn = w->lsn;
-            rc = lsi_answer(w, a, &out->n_lsi_writes, &out->lsi_writes, &out->has_collection_size,
-                            &out->collection_size);
-            if (rc == DYN_OK)
-                rc = update_attributes(w, a, &out->attributes);
-            resp = &out->base;
-        }
-    }
+    /* The three write answers share their fields (sizes, LSN, LSI writes, collection size);
+     * only Put/Delete's old_item and Update's attributes differ. */
+#define WRITE_ANSWER(type, init, extra)                                                        \
+    do {                                                                                       \
+        type *out = dyn_arena_alloc(a, sizeof *out);                                           \
+        if (out == NULL) {                                                                     \
+            rc = DYN_ENOMEM;                                                                   \
+            break;                                                                             \
+        }                                                                                      \
+        init(out);                                                                             \
+        out->has_old_size = out->has_new_size = true;                                          \
+        out->old_size = w->old_item ? (int64_t)dyn_item_size(w->old_item) : 0;                 \
+        out->new_size = w->new_item ? (int64_t)dyn_item_size(w->new_item) : 0;                 \
+        out->has_lsn = w->lsn != 0;                                                            \
+        out->lsn = w->lsn;                                                                     \
+        rc = lsi_answer(w, a, &out->n_lsi_writes, &out->lsi_writes, &out->has_collection_size, \
+                        &out->collection_size);                                                \
+        extra;                                                                                 \
+        resp = &out->base;                                                                     \
+    } while (0)
+    if (rc == DYN_OK && w->kind == WRITE_PUT)
+        WRITE_ANSWER(Dyne__Internal__PutResponse, dyne__internal__put_response__init,
+                     out->old_item = old);
+    else if (rc == DYN_OK && w->kind == WRITE_DELETE)
+        WRITE_ANSWER(Dyne__Internal__DeleteResponse, dyne__internal__delete_response__init,
+                     out->old_item = old);
+    else if (rc == DYN_OK)
+        WRITE_ANSWER(Dyne__Internal__UpdateResponse, dyne__internal__update_response__init,
+                     if (rc == DYN_OK) rc = update_attributes(w, a, &out->attributes));
+#undef WRITE_ANSWER
     const char *msg = rc == DYN_OK           ? NULL
                       : w->errmsg != NULL    ? w->errmsg
                       : rc == DYN_ECONDFAIL ? "The conditional request failed"
