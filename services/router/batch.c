@@ -372,7 +372,7 @@ batch_group(batch_op *b)
             rd = &dyne__internal__delete_response__descriptor;
         }
         /* the node's calls coalesce: one Batch call carries them once the first are out */
-        router_storage_call(b->r, b->call, addr, method, s->req, rd, NULL, a, sub_done, s);
+        router_storage_call_once(b->r, b->call, addr, method, s->req, rd, NULL, a, sub_done, s);
     }
 }
 

@@ -28,6 +28,8 @@ typedef struct job {
     dyn_rpc_call *call;
     const ProtobufCMessage *req;
     router_job_fn fn;
+    void (*plain)(router *r, void *arg);   /* router_admin_run: no call; the job is malloc'd */
+    void *arg;
     struct job *next;
 } job;
 
@@ -118,6 +120,13 @@ key_type(const char *t)
     return t != NULL && t[0] != '\0' ? t[0] : 'S';
 }
 
+static int
+part_cmp(const void *a, const void *b)
+{
+    const router_part *x = a, *y = b;
+    return x->hash_start < y->hash_start ? -1 : x->hash_start > y->hash_start;
+}
+
 dyn_err
 router_table_get(router *r, const char *name, bool active_only, dyn_arena *a, router_table *t)
 {
@@ -163,6 +172,11 @@ router_table_get(router *r, const char *name, bool active_only, dyn_arena *a, ro
         if (t->parts[i].id == NULL || t->parts[i].addr == NULL)
             goto out;
     }
+    for (size_t i = 1; i < t->nparts; i++)
+        if (t->parts[i].hash_start < t->parts[i - 1].hash_start) {
+            qsort(t->parts, t->nparts, sizeof *t->parts, part_cmp);
+            break;
+        }
     for (size_t i = 0; i < m->n_lsis && i < ROUTER_LSI_MAX; i++) {
         const Dyne__Internal__LsiDef *d = m->lsis[i];
         router_lsi *l = &t->lsis[t->n_lsis++];
@@ -221,11 +235,71 @@ router_table_lsi(const router_table *t, const char *index)
 const router_part *
 router_table_route(const router_table *t, uint64_t hash)
 {
-    /* partitions are few per table here; a binary search comes with splits (issue 6) */
-    for (size_t i = 0; i < t->nparts; i++)
-        if (hash >= t->parts[i].hash_start && hash <= t->parts[i].hash_end)
-            return &t->parts[i];
+    /* parts are in hash order (router_table_get): the last one starting at or below hash */
+    size_t lo = 0, hi = t->nparts;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (t->parts[mid].hash_start <= hash)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0 || hash > t->parts[lo - 1].hash_end)
+        return NULL;
+    return &t->parts[lo - 1];
+}
+
+/* The cache entry holding partition pid (under cat_mu), or NULL. */
+static cat_entry *
+entry_of_partition(router *r, const char *pid, size_t *at)
+{
+    for (cat_entry *e = r->tables; e != NULL; e = e->next)
+        for (size_t i = 0; i < e->meta->n_partitions; i++)
+            if (e->meta->partitions[i]->partition_id != NULL &&
+                strcmp(e->meta->partitions[i]->partition_id, pid) == 0) {
+                *at = i;
+                return e;
+            }
     return NULL;
+}
+
+void
+router_partition_addr(router *r, const char *pid, char *out, size_t cap)
+{
+    cat_entry *e;
+    size_t i;
+
+    out[0] = '\0';
+    pthread_rwlock_rdlock(&r->cat_mu);
+    if ((e = entry_of_partition(r, pid, &i)) != NULL && e->meta->partitions[i]->node_addr != NULL)
+        snprintf(out, cap, "%s", e->meta->partitions[i]->node_addr);
+    pthread_rwlock_unlock(&r->cat_mu);
+}
+
+void
+router_catalog_refresh_partition(router *r, const char *pid)
+{
+    char key[300];
+    dyn_meta_kv kv;
+    dyn_arena a;
+    cat_entry *e;
+    size_t i;
+
+    key[0] = '\0';
+    pthread_rwlock_rdlock(&r->cat_mu);
+    if ((e = entry_of_partition(r, pid, &i)) != NULL)
+        snprintf(key, sizeof key, "%s%s", TABLES_PREFIX, e->meta->table_name);
+    pthread_rwlock_unlock(&r->cat_mu);
+    if (key[0] == '\0')
+        return;
+    dyn_arena_init(&a, 64u << 20);
+    dyn_err rc = dyn_meta_get(r->meta, key, &a, &kv);
+    if (rc == DYN_OK)
+        router_catalog_put(r, kv.val, kv.val_len);
+    else if (rc == DYN_ENOTFOUND)
+        router_catalog_del(r, key + strlen(TABLES_PREFIX));
+    dyn_arena_fini(&a);
 }
 
 /* Replaces the whole cache with a fresh listing (start, and after a compacted watch). */
@@ -300,18 +374,9 @@ router_storage(router *r, const char *addr)
 
 /* ---- admin thread ---- */
 
-dyn_err
-router_admin_submit(router *r, dyn_rpc_call *call, const ProtobufCMessage *req, router_job_fn fn)
+static void
+enqueue(router *r, job *j)
 {
-    job *j = dyn_arena_alloc(dyn_rpc_call_arena(call), sizeof *j);
-
-    if (j == NULL)
-        return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
-    j->call = call;
-    j->req = req;
-    j->fn = fn;
-    j->next = NULL;
-    dyn_rpc_call_defer(call);
     pthread_mutex_lock(&r->q_mu);
     if (r->q_tail != NULL)
         r->q_tail->next = j;
@@ -320,7 +385,31 @@ router_admin_submit(router *r, dyn_rpc_call *call, const ProtobufCMessage *req, 
     r->q_tail = j;
     pthread_cond_signal(&r->q_cv);
     pthread_mutex_unlock(&r->q_mu);
+}
+
+dyn_err
+router_admin_submit(router *r, dyn_rpc_call *call, const ProtobufCMessage *req, router_job_fn fn)
+{
+    job *j = dyn_arena_zalloc(dyn_rpc_call_arena(call), sizeof *j);
+
+    if (j == NULL)
+        return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
+    j->call = call;
+    j->req = req;
+    j->fn = fn;
+    dyn_rpc_call_defer(call);
+    enqueue(r, j);
     return DYN_OK;
+}
+
+void
+router_admin_run(router *r, void (*fn)(router *r, void *arg), void *arg)
+{
+    job *j = dyn_xcalloc(1, sizeof *j);
+
+    j->plain = fn;
+    j->arg = arg;
+    enqueue(r, j);
 }
 
 static void *
@@ -341,7 +430,12 @@ admin_main(void *arg)
         if (r->q_head == NULL)
             r->q_tail = NULL;
         pthread_mutex_unlock(&r->q_mu);
-        j->fn(r, j->call, j->req);   /* finishes the call; j lives in its arena */
+        if (j->plain != NULL) {
+            j->plain(r, j->arg);
+            free(j);
+        } else {
+            j->fn(r, j->call, j->req);   /* finishes the call; j lives in its arena */
+        }
     }
     return NULL;
 }

@@ -52,6 +52,7 @@ typedef struct batch_call {
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static node_q *g_nodes;
 static int g_inflight = 2;   /* router_coalesce_init */
+static dyn_rpc_counter *g_retries;   /* stale routes retried */
 
 static int64_t
 now_ms(void)
@@ -81,6 +82,8 @@ void
 router_coalesce_init(int inflight)
 {
     g_inflight = inflight > 0 ? inflight : 1;
+    g_retries = dyn_rpc_counter_get("dyn_router_route_retries_total", "",
+                                    "storage calls sent again after the partition map changed");
 }
 
 static node_q *
@@ -234,12 +237,11 @@ flush(node_q *q)
                               bc);
 }
 
-void
-router_storage_call(router *r, dyn_rpc_call *origin, const char *addr, const char *method,
-                    const ProtobufCMessage *req,
-                    const ProtobufCMessageDescriptor *resp_desc,
-                    const ProtobufCMessageDescriptor *err_desc, dyn_arena *a, dyn_rpc_done_fn done,
-                    void *arg)
+static void
+send_call(router *r, dyn_rpc_call *origin, const char *addr, const char *method,
+          const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+          const ProtobufCMessageDescriptor *err_desc, dyn_arena *a, dyn_rpc_done_fn done,
+          void *arg)
 {
     dyn_rpc_client *c = router_storage(r, addr);
     node_q *q = node_get(r, c);
@@ -285,4 +287,137 @@ router_storage_call(router *r, dyn_rpc_call *origin, const char *addr, const cha
     *q->tail = p;
     q->tail = &p->next;
     pthread_mutex_unlock(&q->mu);
+}
+
+/* ---- stale routes ----
+ * A call goes where the router's cached partition map says. When the partition has left that
+ * node (storage answers NotLeader, WrongEpoch, or that it has no such partition) or the node is
+ * unreachable, and the map -- cached, or read again from etcd when the cache still agrees, as
+ * the watch may lag -- now places the partition elsewhere, the call is sent again there; it
+ * needs no re-packing: the request lives in the caller's arena until the caller is answered.
+ * Otherwise the caller gets the answer as it came. Only for callers with one call in flight
+ * (the arena is one thread's at a time: a retried call's answer is unpacked on another node's
+ * thread); batches answer such keys as unprocessed instead (router_storage_call_once). */
+
+#define ROUTE_TRIES 3
+
+typedef struct routed {
+    router *r;
+    dyn_rpc_call *origin;
+    char addr[128];                    /* where it went last */
+    const char *method;
+    const ProtobufCMessage *req;
+    const ProtobufCMessageDescriptor *resp_desc, *err_desc;
+    dyn_arena *a;
+    dyn_rpc_done_fn done;
+    void *arg;
+    int tries;
+    bool refreshed;                    /* etcd read once already */
+    dyn_err rc;                        /* the answer being checked (its parts live in a) */
+    ProtobufCMessage *resp;
+    const char *msg;
+} routed;
+
+static const char *
+partition_of(const ProtobufCMessage *req)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(req->descriptor, "partition_id");
+
+    if (f == NULL || f->type != PROTOBUF_C_TYPE_STRING)
+        return NULL;
+    return *(const char *const *)((const char *)req + f->offset);
+}
+
+static void routed_done(void *arg, dyn_err rc, ProtobufCMessage *resp, const char *msg);
+
+static void
+answer(routed *x, dyn_err rc, ProtobufCMessage *resp, const char *msg)
+{
+    dyn_rpc_done_fn done = x->done;
+    void *arg = x->arg;
+
+    free(x);
+    done(arg, rc, resp, msg);
+}
+
+/* The map places x's partition at `now` ("" if nowhere): again there if that is elsewhere, else
+ * the answer as it came. */
+static void
+retry_or_answer(routed *x, const char *now)
+{
+    if (now[0] != '\0' && strcmp(now, x->addr) != 0) {
+        dyn_log(DYN_LOG_INFO, "ROUTER-ROUTE-STALE", "partition=%s from=%s to=%s err=%s",
+                partition_of(x->req), x->addr, now, dyn_err_name(x->rc));
+        dyn_rpc_counter_add(g_retries, 1);
+        snprintf(x->addr, sizeof x->addr, "%s", now);
+        send_call(x->r, x->origin, x->addr, x->method, x->req, x->resp_desc, x->err_desc, x->a,
+                  routed_done, x);
+        return;
+    }
+    answer(x, x->rc, x->resp, x->msg);
+}
+
+/* admin thread: the partition's table read again from etcd */
+static void
+route_refreshed(router *r, void *arg)
+{
+    routed *x = arg;
+    const char *pid = partition_of(x->req);
+    char now[128];
+
+    router_catalog_refresh_partition(r, pid);
+    router_partition_addr(r, pid, now, sizeof now);
+    retry_or_answer(x, now);
+}
+
+static void
+routed_done(void *arg, dyn_err rc, ProtobufCMessage *resp, const char *msg)
+{
+    routed *x = arg;
+    const char *pid;
+    char now[128];
+
+    bool moved = rc == DYN_ENOTLEADER || rc == DYN_EWRONGEPOCH || rc == DYN_ENOTABLE;
+    if ((!moved && rc != DYN_EUNAVAIL) || ++x->tries >= ROUTE_TRIES ||
+        (pid = partition_of(x->req)) == NULL) {
+        answer(x, rc, resp, msg);
+        return;
+    }
+    x->rc = rc;
+    x->resp = resp;
+    x->msg = msg;   /* in the caller's arena */
+    router_partition_addr(x->r, pid, now, sizeof now);
+    if (strcmp(now, x->addr) == 0 && moved && !x->refreshed) {
+        x->refreshed = true;   /* the cache agrees with the answer's sender: ask etcd */
+        router_admin_run(x->r, route_refreshed, x);
+        return;
+    }
+    retry_or_answer(x, now);
+}
+
+void
+router_storage_call(router *r, dyn_rpc_call *origin, const char *addr, const char *method,
+                    const ProtobufCMessage *req,
+                    const ProtobufCMessageDescriptor *resp_desc,
+                    const ProtobufCMessageDescriptor *err_desc, dyn_arena *a, dyn_rpc_done_fn done,
+                    void *arg)
+{
+    routed *x = dyn_xmalloc(sizeof *x);
+
+    *x = (routed){ .r = r, .origin = origin, .method = method, .req = req,
+                   .resp_desc = resp_desc, .err_desc = err_desc, .a = a, .done = done,
+                   .arg = arg };
+    snprintf(x->addr, sizeof x->addr, "%s", addr);
+    send_call(r, origin, addr, method, req, resp_desc, err_desc, a, routed_done, x);
+}
+
+void
+router_storage_call_once(router *r, dyn_rpc_call *origin, const char *addr, const char *method,
+                         const ProtobufCMessage *req,
+                         const ProtobufCMessageDescriptor *resp_desc,
+                         const ProtobufCMessageDescriptor *err_desc, dyn_arena *a,
+                         dyn_rpc_done_fn done, void *arg)
+{
+    send_call(r, origin, addr, method, req, resp_desc, err_desc, a, done, arg);
 }

@@ -82,18 +82,32 @@ int router_storage_deadline(router *r);
 /* One unary call of dyne.internal.Storage method ("Put", "Get", ...: a static string) to the
  * node at addr, coalesced with other calls to that node while `inflight` calls to it are
  * running (coalesce.c); done gets what dyn_rpc_client_call_async_detail would give (err_desc
- * NULL: no error detail). req is packed before this returns. Its deadline is the storage
- * deadline, or origin's (the client call it serves) less a margin when that comes sooner, so
- * the storage node refuses a write whose client has given up. */
+ * NULL: no error detail). Its deadline is the storage deadline, or origin's (the client call it
+ * serves) less a margin when that comes sooner, so the storage node refuses a write whose client
+ * has given up. A stale route (the partition gone from that node, now placed elsewhere) is
+ * retried where the map says: req (with its partition_id) and arena a must live until done,
+ * and the caller must have no other call in flight on a. */
 void router_storage_call(router *r, dyn_rpc_call *origin, const char *addr, const char *method,
                          const ProtobufCMessage *req,
                          const ProtobufCMessageDescriptor *resp_desc,
                          const ProtobufCMessageDescriptor *err_desc, dyn_arena *a,
                          dyn_rpc_done_fn done, void *arg);
+/* The same without the stale-route retry: for callers with several calls in flight on one
+ * arena (batches, which answer such keys as unprocessed). */
+void router_storage_call_once(router *r, dyn_rpc_call *origin, const char *addr,
+                              const char *method, const ProtobufCMessage *req,
+                              const ProtobufCMessageDescriptor *resp_desc,
+                              const ProtobufCMessageDescriptor *err_desc, dyn_arena *a,
+                              dyn_rpc_done_fn done, void *arg);
 /* Calls per storage node running at once before further ones queue for a Batch (>= 1). */
 void router_coalesce_init(int inflight);
 /* Replaces/removes a catalog entry from a packed TableMeta (watch events and local writes). */
 void router_catalog_put(router *r, const void *packed, size_t len);
+/* Where the catalog places partition pid now, into out ("" if no table has it). */
+void router_partition_addr(router *r, const char *pid, char *out, size_t cap);
+/* Reads the entry of the table holding partition pid from etcd into the cache, as the watch
+ * would (blocking: the admin thread's). */
+void router_catalog_refresh_partition(router *r, const char *pid);
 void router_catalog_del(router *r, const char *name);
 dyn_meta *router_meta(router *r);
 const router_opts *router_options(router *r);
@@ -109,6 +123,8 @@ dyn_err meta_swap(router *r, dyn_arena *a, const struct Dyne__Internal__TableMet
 /* The admin thread: runs fn(r, call, req) where blocking is allowed, then the job finishes the
  * call itself (fn calls dyn_rpc_call_finish). */
 typedef void (*router_job_fn)(router *r, dyn_rpc_call *call, const ProtobufCMessage *req);
+/* Runs fn(r, arg) on the admin thread (blocking etcd work off the request threads). */
+void router_admin_run(router *r, void (*fn)(router *r, void *arg), void *arg);
 dyn_err router_admin_submit(router *r, dyn_rpc_call *call, const ProtobufCMessage *req,
                             router_job_fn fn);
 

@@ -1,9 +1,8 @@
 /* services/router -- UpdateTable: provisioned throughput, billing mode, streams, encryption, table
  * class, deletion protection, on-demand and warm throughput, and GSI create/update/delete, with
- * DynamoDB's validation, quotas and texts. There is no controller yet to walk a table through
- * UPDATING: the change is made in one compare-and-swap of the catalog entry, DescribeTable shows
- * the table as DynamoDB does once the change is complete, and the answer looks like DynamoDB's
- * (UPDATING, old throughput) for the changes DynamoDB makes asynchronously. */
+ * DynamoDB's validation, quotas and texts. The change is made in one compare-and-swap of the
+ * catalog entry; the changes DynamoDB makes asynchronously leave the table UPDATING (the answer
+ * shows the old throughput, as DynamoDB's does) until the controller makes it ACTIVE. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -867,6 +866,13 @@ apply_update(router *r, upd *u)
     return check_account(r, u, old_r, old_w);
 }
 
+/* The changes DynamoDB makes in the background, the table UPDATING meanwhile. */
+static bool
+async_change(const want *w)
+{
+    return w->pt || w->billing || w->stream || w->tclass || w->creates + w->deletes > 0;
+}
+
 /* UpdateTable's answer, as DynamoDB gives it: for the changes it makes asynchronously the table
  * is UPDATING, the throughput and table class still the old ones (with the new dates), a
  * deleted index DELETING; DeletionProtection, SSE, on-demand and warm changes answer ACTIVE. */
@@ -880,7 +886,7 @@ answer(upd *u)
 
     if (d == NULL)
         return NULL;
-    if (!(w->pt || w->billing || w->stream || w->tclass || w->creates + w->deletes > 0))
+    if (!async_change(w))
         return d;
     d->tablestatus = "UPDATING";
     if (w->pt && (pt = dyn_arena_memdup(a, d->provisionedthroughput, sizeof *pt)) != NULL) {
@@ -935,6 +941,10 @@ update_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
         router_ctl_describe(u.m, u.d, u.now);
         if ((rc = apply_update(r, &u)) != DYN_OK)
             goto out;
+        /* the changes DynamoDB makes asynchronously leave the table UPDATING until the
+         * controller's next pass makes it ACTIVE */
+        if (u.changed && async_change(&u.w))
+            u.m->status = "UPDATING";
         /* changed meanwhile: load again and decide again */
         rc = u.changed ? router_ctl_store(r, a, u.m, u.d, rev) : DYN_OK;
     }

@@ -1,8 +1,8 @@
 /* services/router -- CreateTable, DescribeTable, ListTables, DeleteTable. Validation runs on the
  * worker thread with DynamoDB's messages; the etcd and storage work runs on the admin thread.
- * Lifecycle as in DynamoDB: CreateTable answers CREATING and the table turns ACTIVE once its
- * partitions exist; DeleteTable answers DELETING and the table is gone once they are dropped.
- * (The controller service takes this lifecycle over when it exists.) */
+ * Lifecycle as in DynamoDB: CreateTable records the table CREATING and answers; DeleteTable
+ * records DELETING and answers. The controller service drives both from there (partitions
+ * planned, placed and created, then ACTIVE; partitions dropped, then the entry deleted). */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +15,6 @@
 #include "services/router/control.h"
 #include "services/router/validate.h"
 
-#define NODES_PREFIX "/dyne/nodes/"
 #define LSI_MAX 5
 #define WARM_DOC                                                                                 \
     "See: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/"                     \
@@ -483,44 +482,6 @@ meta_pack(dyn_arena *a, const Dyne__Internal__TableMeta *m, void **buf, size_t *
     return DYN_OK;
 }
 
-/* The registered storage node carrying the fewest partitions (ties: lowest id). */
-static dyn_err
-pick_node(router *r, dyn_arena *a, const char **id, const char **addr)
-{
-    dyn_meta_kv *nodes = NULL, *tables = NULL;
-    size_t nn = 0, nt = 0, best_load = SIZE_MAX;
-    ProtobufCAllocator al = dyn_arena_pb_allocator(a);
-    dyn_err rc;
-
-    *id = *addr = NULL;
-    if ((rc = dyn_meta_range(router_meta(r), NODES_PREFIX, 0, a, &nodes, &nn, NULL, NULL)) !=
-        DYN_OK)
-        return rc;
-    if ((rc = dyn_meta_range(router_meta(r), CTL_TABLES_PREFIX, 0, a, &tables, &nt, NULL, NULL)) !=
-        DYN_OK)
-        return rc;
-    for (size_t i = 0; i < nn; i++) {
-        Dyne__Internal__NodeMeta *n =
-            dyne__internal__node_meta__unpack(&al, nodes[i].val_len, nodes[i].val);
-        size_t load = 0;
-        if (n == NULL || n->node_id == NULL || n->addr == NULL)
-            continue;
-        for (size_t j = 0; j < nt; j++) {
-            Dyne__Internal__TableMeta *t =
-                dyne__internal__table_meta__unpack(&al, tables[j].val_len, tables[j].val);
-            for (size_t k = 0; t != NULL && k < t->n_partitions; k++)
-                if (t->partitions[k]->node_id && strcmp(t->partitions[k]->node_id, n->node_id) == 0)
-                    load++;
-        }
-        if (load < best_load) {
-            best_load = load;
-            *id = n->node_id;
-            *addr = n->addr;
-        }
-    }
-    return *id == NULL ? DYN_EUNAVAIL : DYN_OK;
-}
-
 static void
 finish_description(dyn_rpc_call *call, dyn_err rc, Dyne__V1__TableDescription *d, int kind)
 {
@@ -632,10 +593,8 @@ create_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
     dyn_arena *a = dyn_rpc_call_arena(call);
     Dyne__Internal__TableMeta m = DYNE__INTERNAL__TABLE_META__INIT;
     Dyne__Internal__KeySchema ks = DYNE__INTERNAL__KEY_SCHEMA__INIT;
-    Dyne__Internal__PartitionMeta pm = DYNE__INTERNAL__PARTITION_META__INIT, *pms[1] = { &pm };
     Dyne__V1__TableDescription *d;
     char tid[40], raw[33];
-    const char *node_id, *node_addr;
     void *buf;
     size_t len;
     int64_t rev = 0;
@@ -655,11 +614,6 @@ create_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
         finish_description(call, rc, NULL, 0);
         return;
     }
-    if ((rc = pick_node(r, a, &node_id, &node_addr)) != DYN_OK) {
-        dyn_rpc_call_fail(call, DYN_EUNAVAIL, "no storage node is available");
-        finish_description(call, DYN_EUNAVAIL, NULL, 0);
-        return;
-    }
     ks.pk_name = in->keyschema[0]->attributename;
     for (size_t i = 0; i < in->n_attributedefinitions; i++) {
         const Dyne__V1__AttributeDefinition *ad = in->attributedefinitions[i];
@@ -676,14 +630,6 @@ create_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
         return;
     }
 
-    /* one partition over the whole hash space; splits and multi-node placement: issue 6 */
-    pm.partition_id = dyn_arena_printf(a, "%.16s.0", raw);
-    pm.has_hash_start = pm.has_hash_end = true;
-    pm.hash_start = 0;
-    pm.hash_end = UINT64_MAX;
-    pm.node_id = (char *)node_id;
-    pm.node_addr = (char *)node_addr;
-
     size_t dlen = dyne__v1__table_description__get_packed_size(d);
     uint8_t *dbuf = dyn_arena_alloc(a, dlen ? dlen : 1);
     if (dbuf == NULL) {
@@ -691,6 +637,8 @@ create_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
         return;
     }
     dyne__v1__table_description__pack(d, dbuf);
+    /* Recorded CREATING without partitions: the controller plans them (count from the capacity,
+     * placement over the live storage nodes), creates them and makes the table ACTIVE. */
     m.table_name = in->tablename;
     m.table_id = dyn_arena_strdup(a, tid);
     m.status = "CREATING";
@@ -700,10 +648,6 @@ create_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
     m.has_description = true;
     m.description.data = dbuf;
     m.description.len = dlen;
-    m.n_partitions = 1;
-    m.partitions = pms;
-    m.has_config_epoch = true;
-    m.config_epoch = 1;
     m.n_lsis = in->n_localsecondaryindexes;
     m.lsis = lsis;
     m.n_tags = in->n_tags;
@@ -724,43 +668,8 @@ create_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
         return;
     }
     router_catalog_put(r, buf, len);
-    dyn_log(DYN_LOG_INFO, "ROUTER-TABLE-CREATE", "table=%s id=%s node=%s class=%s", in->tablename,
-            tid, node_id, in->tableclass ? in->tableclass : "STANDARD");
-
-    /* The partitions are created after the answer has gone: DynamoDB answers CREATING. The
-     * arena stays ours until finish, so create first and answer after -- the answer still says
-     * CREATING because that is what the table was when it was recorded. */
-    Dyne__Internal__CreatePartitionRequest cp = DYNE__INTERNAL__CREATE_PARTITION_REQUEST__INIT;
-    cp.partition_id = pm.partition_id;
-    cp.key_schema = &ks;
-    cp.table_name = in->tablename;
-    cp.n_lsis = in->n_localsecondaryindexes;
-    cp.lsis = lsis;
-    cp.table_class = in->tableclass;   /* NULL: STANDARD */
-    for (int attempt = 0; attempt < 5; attempt++) {
-        ProtobufCMessage *resp;
-        const char *err = NULL;
-        rc = dyn_rpc_client_call(router_storage(r, node_addr),
-                                 "/dyne.internal.Storage/CreatePartition", &cp.base,
-                                 &dyne__internal__create_partition_response__descriptor, 10000, a,
-                                 &resp, &err);
-        if (rc == DYN_OK)
-            break;
-        dyn_log(DYN_LOG_WARN, "ROUTER-PARTITION-CREATE", "table=%s node=%s err=%s msg=%s",
-                in->tablename, node_addr, dyn_err_name(rc), err ? err : "");
-        usleep(200000u << attempt);
-    }
-    if (rc == DYN_OK) {
-        Dyne__Internal__TableMeta *cur;
-        int64_t cur_rev;
-        if ((rc = meta_load(r, a, in->tablename, &cur, &cur_rev)) == DYN_OK) {
-            cur->status = "ACTIVE";
-            rc = meta_swap(r, a, cur, cur_rev);
-        }
-        if (rc != DYN_OK)
-            dyn_log(DYN_LOG_ERROR, "ROUTER-TABLE-ACTIVATE", "table=%s err=%s", in->tablename,
-                    dyn_err_name(rc));
-    }
+    dyn_log(DYN_LOG_INFO, "ROUTER-TABLE-CREATE", "table=%s id=%s class=%s", in->tablename, tid,
+            in->tableclass ? in->tableclass : "STANDARD");
     finish_description(call, DYN_OK, create_answer(a, d, in), 0);
 }
 
@@ -848,29 +757,6 @@ router_describe_table(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMe
 /* ---- DeleteTable ---- */
 
 static void
-drop_partitions(router *r, dyn_arena *a, const Dyne__Internal__TableMeta *m)
-{
-    for (size_t i = 0; i < m->n_partitions; i++) {
-        Dyne__Internal__DropPartitionRequest q = DYNE__INTERNAL__DROP_PARTITION_REQUEST__INIT;
-        ProtobufCMessage *resp;
-        dyn_err rc = DYN_OK;
-        q.partition_id = m->partitions[i]->partition_id;
-        for (int attempt = 0; attempt < 5; attempt++) {
-            rc = dyn_rpc_client_call(router_storage(r, m->partitions[i]->node_addr),
-                                     "/dyne.internal.Storage/DropPartition", &q.base,
-                                     &dyne__internal__drop_partition_response__descriptor, 10000, a,
-                                     &resp, NULL);
-            if (rc == DYN_OK)
-                break;
-            usleep(200000u << attempt);
-        }
-        if (rc != DYN_OK)
-            dyn_log(DYN_LOG_ERROR, "ROUTER-PARTITION-DROP", "table=%s partition=%s err=%s",
-                    m->table_name, q.partition_id, dyn_err_name(rc));
-    }
-}
-
-static void
 delete_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
 {
     const Dyne__V1__DeleteTableInput *in = (const void *)req;
@@ -910,13 +796,9 @@ delete_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
     }
     router_ctl_describe(m, d, router_ctl_now());
     router_ctl_fill_stats(r, a, m, d);
+    /* DELETING is recorded; the controller drops the partitions and then the entry */
     dyn_log(DYN_LOG_INFO, "ROUTER-TABLE-DELETE", "table=%s id=%s", in->tablename,
             m->table_id ? m->table_id : "");
-    drop_partitions(r, a, m);
-    if ((rc = dyn_meta_delete(router_meta(r), table_key(a, in->tablename), NULL)) != DYN_OK)
-        dyn_log(DYN_LOG_ERROR, "ROUTER-TABLE-FORGET", "table=%s err=%s", in->tablename,
-                dyn_err_name(rc));
-    router_catalog_del(r, in->tablename);
     finish_description(call, DYN_OK, d, 2);
 }
 

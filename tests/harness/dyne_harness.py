@@ -257,7 +257,9 @@ class Client:
     def __init__(self, target):
         s = stubs()
         self.s = s
-        self.channel = grpc.insecure_channel(target)
+        # answers reach 16 MB (BatchGetItem) plus framing: gRPC's default cap is 4 MB
+        self.channel = grpc.insecure_channel(target, options=[
+            ("grpc.max_receive_message_length", 64 << 20)])
         self.stub = s.ddb_grpc.DynamoDBStub(self.channel)
 
     def call(self, op, req=None, timeout=30):
@@ -364,11 +366,12 @@ class Proc:
 
 
 class Cluster:
-    """etcd + one storage node + one router on free loopback ports, data under a temp dir.
-    router_args: extra router flags (e.g. ["--auth=sigv4", "--credentials-file=..."]), after
-    the harness's own so they win."""
+    """etcd + storage nodes + a controller + one router on free loopback ports, data under a
+    temp dir. router_args: extra router flags (e.g. ["--auth=sigv4", "--credentials-file=..."]),
+    after the harness's own so they win. storage_nodes: how many storage nodes start() starts
+    (the first is "storage", the others "s2", "s3", ...); storage_args: extra flags for each."""
 
-    def __init__(self, tmp=None, router_args=None):
+    def __init__(self, tmp=None, router_args=None, storage_nodes=1, storage_args=None):
         self.tmp = tmp or tempfile.mkdtemp(prefix="dyne-test-", dir=os.environ.get("TEST_TMPDIR"))
         self.procs = {}
         self.etcd_port = free_port()
@@ -381,10 +384,17 @@ class Cluster:
         self.router_args = list(router_args or [])
         self.nodes = {}         # extra storage nodes: name -> {"port", "http", "node_id"}
         self.controllers = {}   # controllers: name -> {"port", "http", "node_id"}
+        self.storage_nodes = storage_nodes
+        self.storage_args = list(storage_args or [])
 
     def start(self):
+        """etcd, the storage nodes, the controller (it drives table lifecycles: CreateTable
+        answers CREATING and the controller makes the table ACTIVE), then the router."""
         self.start_etcd()
         self.start_storage()
+        for i in range(2, self.storage_nodes + 1):
+            self.add_storage("s%d" % i, args=self.storage_args)
+        self.start_controller()
         self.start_router()
         return self
 
@@ -405,7 +415,7 @@ class Cluster:
                              "--listen=127.0.0.1:%d" % self.storage_port,
                              "--http-listen=127.0.0.1:%d" % self.storage_http,
                              "--data-dir=" + os.path.join(self.tmp, "storage"),
-                             "--etcd=127.0.0.1:%d" % self.etcd_port],
+                             "--etcd=127.0.0.1:%d" % self.etcd_port] + self.storage_args,
                  os.path.join(self.tmp, "storage.log"))
         self.procs["storage"] = p
         try:
@@ -588,6 +598,31 @@ def run_tests(cases):
             traceback.print_exc()
     print("%d passed, %d failed" % (passed, failed), flush=True)
     return 1 if failed else 0
+
+
+def wait_for(fn, timeout, what):
+    """fn()'s first true value, polled every 50 ms; AssertionError after timeout seconds."""
+    end = time.time() + timeout
+    while time.time() < end:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+
+
+def has_partition(addr, pid):
+    """Whether the storage node at addr holds partition pid (its PartitionStats answers)."""
+    i = internal_stubs()
+    with grpc.insecure_channel(addr) as ch:
+        try:
+            i.storage_grpc.StorageStub(ch).PartitionStats(
+                i.storage.PartitionStatsRequest(partition_id=pid), timeout=10)
+            return True
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.NOT_FOUND:
+                return False
+            raise
 
 
 def wait_active(client, table, timeout=30):

@@ -23,8 +23,10 @@ def create(cl, name, sk=False):
     if sk:
         attrs.append({"AttributeName": "sk", "AttributeType": "N"})
         ks.append({"AttributeName": "sk", "KeyType": "RANGE"})
-    cl.call("CreateTable", {"TableName": name, "BillingMode": "PAY_PER_REQUEST",
-                            "AttributeDefinitions": attrs, "KeySchema": ks})
+    # 5 RCU / 5 WCU: one partition (on-demand would start with four), whose log the tests read
+    cl.call("CreateTable", {"TableName": name, "AttributeDefinitions": attrs, "KeySchema": ks,
+                            "ProvisionedThroughput": {"ReadCapacityUnits": 5,
+                                                      "WriteCapacityUnits": 5}})
     wait_active(cl, name)
 
 
@@ -453,7 +455,9 @@ def test_table_classes(c, st):
     STANDARD_INFREQUENT_ACCESS and snappy for STANDARD, as WiredTiger's own metadata says."""
     cl = c.client()
     for name, tc in (("cls_std", "STANDARD"), ("cls_ia", "STANDARD_INFREQUENT_ACCESS")):
-        cl.call("CreateTable", {"TableName": name, "BillingMode": "PAY_PER_REQUEST", "TableClass": tc,
+        cl.call("CreateTable", {"TableName": name, "TableClass": tc,
+                                "ProvisionedThroughput": {"ReadCapacityUnits": 5,
+                                                          "WriteCapacityUnits": 5},
                                 "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
                                 "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]})
         wait_active(cl, name)

@@ -1,5 +1,5 @@
 """The controller service with real processes: etcd, three storage nodes and two controllers; the
-tests write TableMeta records into etcd as the router will once it hands table lifecycles over (a
+tests write TableMeta records into etcd as the router does since it hands table lifecycles over (a
 router joins only to serve one controller-made table). Covers the election (one leader, hand-over
 on SIGTERM, take-over after kill -9 in the middle of work), CREATING -> ACTIVE with partitions
 spread over the nodes and present on them, UPDATING -> ACTIVE, DELETING -> partitions dropped and
@@ -14,7 +14,8 @@ import uuid
 import grpc
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
-from dyne_harness import Cluster, internal_stubs, run_tests, scrape, stubs  # noqa: E402
+from dyne_harness import (Cluster, has_partition, internal_stubs, run_tests,  # noqa: E402
+                          scrape, stubs, wait_for)
 
 C = None
 E = None            # etcd client
@@ -23,16 +24,6 @@ NODES = ["storage", "s2", "s3"]
 TAKEOVER_S = 15     # generous: the leader lease is 5 s
 TABLES = "/dyne/tables/"
 ORPHANS = "/dyne/controller/orphans/"
-
-
-def wait_for(fn, timeout, what):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
 
 
 # ---- the cluster's parts ----
@@ -58,19 +49,6 @@ def live_nodes():
         nm = internal_stubs().catalog.NodeMeta.FromString(kv["value"])
         out[nm.node_id] = nm.addr
     return out
-
-
-def has_partition(addr, pid):
-    i = internal_stubs()
-    with grpc.insecure_channel(addr) as ch:
-        try:
-            i.storage_grpc.StorageStub(ch).PartitionStats(
-                i.storage.PartitionStatsRequest(partition_id=pid), timeout=10)
-            return True
-        except grpc.RpcError as e:
-            if e.code() == grpc.StatusCode.NOT_FOUND:
-                return False
-            raise
 
 
 def create_partition(addr, pid, table):

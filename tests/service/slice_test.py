@@ -2,6 +2,7 @@
 time) drives real etcd + storage + router processes. Covers the table API, PutItem/GetItem/
 DeleteItem, and bad input answered with DynamoDB's error types and messages."""
 import os
+import time
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
@@ -287,9 +288,19 @@ def test_delete_table():
     d = cl.call("DeleteTable", {"TableName": "gone"})["TableDescription"]
     assert d["TableStatus"] == "DELETING"
     assert d["ItemCount"] == 1
-    expect_error(lambda: cl.call("DescribeTable", {"TableName": "gone"}), "ResourceNotFoundException")
+    # DELETING until the controller has dropped the partitions; items are not served meanwhile
     expect_error(lambda: cl.call("GetItem", {"TableName": "gone", "Key": {"pk": {"S": "a"}}}),
                  "ResourceNotFoundException")
+    end = time.time() + 30
+    while True:
+        try:
+            st = cl.call("DescribeTable", {"TableName": "gone"})["Table"]["TableStatus"]
+            assert st == "DELETING", st
+        except DyneError as e:
+            assert e.type == "ResourceNotFoundException", e
+            break
+        assert time.time() < end, "table gone still DELETING after 30 s"
+        time.sleep(0.05)
     expect_error(lambda: cl.call("DeleteTable", {"TableName": "gone"}), "ResourceNotFoundException",
                  "Requested resource not found: Table: gone not found")
     assert "gone" not in cl.call("ListTables", {}).get("TableNames", [])

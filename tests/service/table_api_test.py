@@ -141,8 +141,13 @@ def create(name, cluster=None, ppr=True, **extra):
     return wait_active(name, cluster)
 
 
-def update(name, cluster=None, **kw):
-    return raw("UpdateTable", cluster, TableName=name, **kw)["TableDescription"]
+def update(name, cluster=None, wait=True, **kw):
+    """UpdateTable's answer; with wait, returns once the controller has made the table ACTIVE
+    again (the changes DynamoDB makes in the background leave it UPDATING until then)."""
+    d = raw("UpdateTable", cluster, TableName=name, **kw)["TableDescription"]
+    if wait:
+        wait_active(name, cluster)
+    return d
 
 
 def gsi(name, key, pt=None, proj="ALL", **extra):
@@ -588,6 +593,7 @@ def test_update_stream():
     d = ddb.update_table(TableName="Strm", StreamSpecification={
         "StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})["TableDescription"]
     assert d["TableStatus"] == "UPDATING"
+    wait_active("Strm")
     assert d["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
     t = describe("Strm")
     first = t["LatestStreamArn"]
@@ -621,6 +627,7 @@ def test_update_table_class():
     assert "TableClassSummary" not in describe("Cls")
     d = ddb.update_table(TableName="Cls", TableClass="STANDARD_INFREQUENT_ACCESS")["TableDescription"]
     assert d["TableStatus"] == "UPDATING" and "TableClassSummary" not in d   # the old class
+    wait_active("Cls")
     t = describe("Cls")
     assert t["TableClassSummary"]["TableClass"] == "STANDARD_INFREQUENT_ACCESS"
     assert abs(ts(t["TableClassSummary"]["LastUpdateDateTime"]) - time.time()) < 5
@@ -751,6 +758,39 @@ def test_deleted_tables():
     # the tags went with it: a new table of that name starts with none
     create("Busy")
     assert ddb.list_tags_of_resource(ResourceArn=arn("Busy"))["Tags"] == []
+
+
+def test_lifecycle_waits_for_controller():
+    # with the controller away a table stays where the router left it: CREATING, UPDATING and
+    # DELETING are real states, and the changes DynamoDB refuses meanwhile are refused
+    busy = "ResourceInUseException"
+    create("Life")
+    C.procs.pop("controller").stop()
+    try:
+        d = update("Life", BillingMode="PROVISIONED",
+                   ProvisionedThroughput={"ReadCapacityUnits": 5, "WriteCapacityUnits": 5},
+                   wait=False)
+        assert d["TableStatus"] == "UPDATING", d
+        assert describe("Life")["TableStatus"] == "UPDATING"
+        expect(lambda: update("Life", DeletionProtectionEnabled=True, wait=False), busy,
+               "Attempt to change a resource which is still in use: Table: Life is in the "
+               "process of being updated.")
+        # items are served while UPDATING, as DynamoDB does
+        cl.call("PutItem", {"TableName": "Life", "Item": {"pk": {"S": "a"}}})
+        d = raw("CreateTable", None, TableName="Life2", BillingMode="PAY_PER_REQUEST", **keys())
+        assert d["TableDescription"]["TableStatus"] == "CREATING"
+        time.sleep(0.5)
+        assert describe("Life2")["TableStatus"] == "CREATING"
+        expect(lambda: cl.call("PutItem", {"TableName": "Life2", "Item": {"pk": {"S": "a"}}}),
+               RNF, "Requested resource not found")
+        expect(lambda: raw("DeleteTable", None, TableName="Life2"), busy,
+               "Attempt to change a resource which is still in use: Table is being created: Life2")
+    finally:
+        C.start_controller()
+    wait_active("Life")
+    wait_active("Life2")
+    assert describe("Life")["ProvisionedThroughput"]["ReadCapacityUnits"] == 5
+    assert cl.call("GetItem", {"TableName": "Life", "Key": {"pk": {"S": "a"}}})["Item"]
 
 
 # ---- tags ------------------------------------------------------------------------------------
@@ -902,6 +942,7 @@ def main():
             ("UpdateTable: global secondary indexes", test_update_indexes),
             ("deletion protection", test_deletion_protection),
             ("deleted tables", test_deleted_tables),
+            ("lifecycle states wait for the controller", test_lifecycle_waits_for_controller),
             ("tags", test_tags),
             ("tag resource ARNs", test_tag_resource_arns),
             ("DescribeLimits and DescribeEndpoints", test_limits_and_endpoints),
