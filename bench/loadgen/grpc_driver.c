@@ -401,15 +401,6 @@ connect_all(lg_worker *ws, int n)
     }
 }
 
-/* Adds sign * the CPU seconds of every sampled process (and of this one) so far to res. */
-static void
-cpu_mark(const lg_run_opts *o, lg_result *res, double sign)
-{
-    for (int i = 0; i < o->npids; i++)
-        res->cpu_s[i] += sign * lg_proc_cpu_s(o->pids[i]);
-    res->client_cpu_s += sign * lg_proc_cpu_s(getpid());
-}
-
 int
 lg_grpc_run(const lg_run_opts *o, lg_result *res)
 {
@@ -436,34 +427,22 @@ lg_grpc_run(const lg_run_opts *o, lg_result *res)
             abort();
         }
     }
-    memset(res, 0, sizeof *res);
-    lg_hist_init(&res->all);
-    for (int op = 0; op < LG_OP__COUNT; op++)
-        lg_hist_init(&res->op[op]);
+    lg_result_init(res);
     /* CPU over the measured window: the warm-up is left out, and so is the drain after it */
     bool counted_run = o->load || o->ops > 0;   /* the window is the whole run */
     if (!counted_run)
         lg_sleep_until(sh.t_measure);
-    cpu_mark(o, res, -1.0);
+    lg_cpu_mark(o, res, -1.0);
     if (!counted_run)
         lg_sleep_until(sh.t_end);
     for (int i = 0; i < nthreads; i++) {
         pthread_join(ws[i].thread, NULL);
         if (counted_run && i == nthreads - 1)
-            cpu_mark(o, res, 1.0);
-        lg_result *r = &ws[i].res;
-        lg_hist_merge(&res->all, &r->all);
-        for (int op = 0; op < LG_OP__COUNT; op++)
-            lg_hist_merge(&res->op[op], &r->op[op]);
-        res->ops += r->ops;
-        res->errors += r->errors;
-        res->misses += r->misses;
-        res->late += r->late;
-        for (int c = 0; c < 17; c++)
-            res->err_by_code[c] += r->err_by_code[c];
+            lg_cpu_mark(o, res, 1.0);
+        lg_result_add(res, &ws[i].res);
     }
     if (!counted_run)
-        cpu_mark(o, res, 1.0);
+        lg_cpu_mark(o, res, 1.0);
     res->elapsed_s = counted_run ? (double)(lg_now_ns() - sh.t_begin) / 1e9 : o->duration_s;
     for (int i = 0; i < nthreads; i++)
         worker_fini(&ws[i]);

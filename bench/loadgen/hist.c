@@ -3,6 +3,7 @@
 #include "bench/loadgen/loadgen.h"
 
 #include <string.h>
+#include <unistd.h>
 
 /* Values below 64 ns have a bucket each; above, bucket = 64 * (msb - 5) + the 6 bits after the
  * most significant one. */
@@ -111,4 +112,35 @@ lg_print_ops_json(FILE *f, const lg_result *r)
         sep = ",";
     }
     fputc('}', f);
+}
+
+void
+lg_result_init(lg_result *res)
+{
+    memset(res, 0, sizeof *res);
+    lg_hist_init(&res->all);
+    for (int op = 0; op < LG_OP__COUNT; op++)
+        lg_hist_init(&res->op[op]);
+}
+
+void
+lg_result_add(lg_result *into, const lg_result *r)
+{
+    lg_hist_merge(&into->all, &r->all);
+    for (int op = 0; op < LG_OP__COUNT; op++)
+        lg_hist_merge(&into->op[op], &r->op[op]);
+    into->ops += r->ops;
+    into->errors += r->errors;
+    into->misses += r->misses;
+    into->late += r->late;
+    for (int c = 0; c < 17; c++)
+        into->err_by_code[c] += r->err_by_code[c];
+}
+
+void
+lg_cpu_mark(const lg_run_opts *o, lg_result *res, double sign)
+{
+    for (int i = 0; i < o->npids; i++)
+        res->cpu_s[i] += sign * lg_proc_cpu_s(o->pids[i]);
+    res->client_cpu_s += sign * lg_proc_cpu_s(getpid());
 }

@@ -2,7 +2,9 @@
  * closed loop (N in flight) or open loop (a target rate), latency histograms per operation,
  * server CPU per operation from /proc/<pid>/stat. A target turns (operation, key index) into
  * request bytes and checks replies; the driver moves bytes. Targets now: the storage node's
- * dyne.internal.Storage and the router's dyne.v1.DynamoDB, both over gRPC. */
+ * dyne.internal.Storage and the router's dyne.v1.DynamoDB, both over gRPC, and the DynamoDB wire
+ * protocol (JSON over HTTP/1.1, keep-alive connections on epoll) of the router's --ddb-listen or
+ * any DynamoDB-compatible server (dynalite). */
 #ifndef DYN_BENCH_LOADGEN_LOADGEN_H
 #define DYN_BENCH_LOADGEN_LOADGEN_H
 
@@ -91,9 +93,11 @@ typedef struct lg_buf {
 uint8_t *lg_buf_reserve(lg_buf *b, size_t n);   /* room for n bytes from the start; len = 0 */
 void lg_buf_fini(lg_buf *b);
 
-/* A blocking unary call the driver offers to a target's setup: method path, request bytes;
- * the reply bytes in *resp. Returns the gRPC status code (0 = OK); *errmsg (static or in the
- * driver's own memory, valid until the next call) names the failure. */
+/* A blocking unary call the driver offers to a target's setup: method path (HTTP: the
+ * X-Amz-Target, "DynamoDB_20120810.CreateTable"), request bytes; the reply bytes in *resp.
+ * Returns the gRPC status code (0 = OK; HTTP: 0 for 200, else the HTTP status, -1 when no
+ * response came); *errmsg (static or in the driver's own memory, valid until the next call)
+ * names the failure. */
 typedef int (*lg_unary_fn)(void *ctx, const char *method, const void *req, size_t len,
                            lg_buf *resp, const char **errmsg);
 
@@ -105,11 +109,12 @@ typedef enum {
 
 typedef struct lg_target lg_target;
 struct lg_target {
-    const char *name;   /* "storage", "router" */
+    const char *name;   /* "storage", "router", "http" */
     /* Creates what the workload needs (a partition, a table) and waits until it can serve;
      * 0 or -1 (with a message on stderr). */
     int (*setup)(lg_target *t, lg_unary_fn call, void *ctx);
-    /* The full method path of op: "/dyne.internal.Storage/Put". */
+    /* The full method path of op: "/dyne.internal.Storage/Put" (HTTP: the X-Amz-Target,
+     * "DynamoDB_20120810.PutItem"). */
     const char *(*method)(lg_target *t, lg_op op);
     /* Packs op on item index k into b; seq is the caller's counter, written into put items so
      * every put changes the item (an identical put writes nothing on a storage node). Scratch
@@ -126,7 +131,8 @@ typedef struct lg_target_opts {
     const lg_keys *keys;
     size_t item_size;        /* DynamoDB item size to aim for (names + values), bytes */
     const char *partition;   /* storage: partition id ("bench.0") */
-    const char *table;       /* router: table name; storage: the partition's table name */
+    const char *table;       /* router, http: table name (http writes it into JSON as is:
+                                DynamoDB's names are [a-zA-Z0-9_.-]); storage: the partition's */
     unsigned batch;          /* storage: > 1 sends Storage/Batch calls of this many operations,
                                 keys k, k + items/batch, k + 2 items/batch, ... (mod items) */
 } lg_target_opts;
@@ -150,6 +156,9 @@ bool lg_pb_next(const uint8_t **p, const uint8_t *end, uint32_t *field, const ui
 
 lg_target *lg_target_storage_new(const lg_target_opts *o);
 lg_target *lg_target_router_new(const lg_target_opts *o);
+/* The DynamoDB JSON protocol (GetItem, PutItem, Query) for lg_http_run: the router target's
+ * table, items and checks, as JSON bodies. */
+lg_target *lg_target_http_new(const lg_target_opts *o);
 void lg_target_free(lg_target *t);
 
 /* The item every target writes for index k: pk, sk, "n" (seq), "v" (printable filler derived
@@ -162,15 +171,48 @@ const char *lg_filler(uint64_t k, size_t len);
 /* The partition-key text of item k ("k0000000042"), into buf (>= 16 bytes). */
 void lg_pk_text(uint64_t k, const lg_keys *keys, char *buf, size_t cap);
 
+/* Finds key at the top level of the JSON object p[0, n): 1 with its value's bytes in *val,
+ * *vlen (a string value with its quotes), 0 if the object has no such key, -1 if p is not a JSON
+ * object. Walks only as far as it must, so checking a reply costs little CPU. */
+int lg_json_find(const uint8_t *p, size_t n, const char *key, const uint8_t **val, size_t *vlen);
+
+/* ---- HTTP/1.1 responses ------------------------------------------------------------------- */
+
+typedef enum {
+    LG_HTTP_MORE = 0,   /* a prefix of a response: call again with more bytes */
+    LG_HTTP_DONE,       /* a whole response */
+    LG_HTTP_BAD,        /* not an HTTP/1.x response, truncated at eof, or past the limits */
+} lg_http_rc;
+
+/* One response being parsed; lg_http_resp_init() before the first byte of each. */
+typedef struct lg_http_resp {
+    int state;                  /* where the parse stands (http_driver.c) */
+    int status;                 /* the status code, once the status line is in */
+    bool chunked, length_known, close, keep_alive, http10;
+    size_t pos;                 /* bytes of the buffer parsed */
+    size_t length;              /* Content-Length; chunked: what is left of the current chunk */
+    size_t body_off, body_len;  /* the body is buf[body_off, body_off + body_len) */
+} lg_http_resp;
+void lg_http_resp_init(lg_http_resp *r);
+/* Parses buf[0, len): every byte received for this response so far, the same buffer with more
+ * appended on each call (it may move: the parser keeps offsets only). A chunked body is moved
+ * down over its chunk framing inside buf[0, len), so keep those bytes as they are between calls.
+ * eof: the peer closed after these bytes (which ends a body that has no length).
+ * DONE: r->status; the body at buf + r->body_off, r->body_len bytes; r->pos the bytes the
+ * response took (what follows belongs to the next one); r->close when the server will close the
+ * connection. Interim 1xx responses are skipped. */
+lg_http_rc lg_http_resp_parse(lg_http_resp *r, uint8_t *buf, size_t len, bool eof);
+
 /* ---- the run ------------------------------------------------------------------------------ */
 
 #define LG_MAX_PIDS 16
 
 typedef struct lg_run_opts {
     const char *addr;          /* "127.0.0.1:7001" */
-    int threads;               /* client threads, one completion queue each */
-    int conns;                 /* HTTP/2 connections per thread */
-    int concurrency;           /* closed loop: calls in flight (total); open loop: the cap */
+    int threads;               /* client threads, one completion queue (http: epoll) each */
+    int conns;                 /* gRPC: HTTP/2 connections per thread (http: unused) */
+    int concurrency;           /* closed loop: calls in flight (total); open loop: the cap;
+                                  http: the connections (total), one call in flight on each */
     double rate;               /* > 0: open loop at this many calls/s (total) */
     double warmup_s, duration_s;
     int deadline_ms;           /* per call */
@@ -188,7 +230,8 @@ typedef struct lg_run_opts {
 typedef struct lg_result {
     lg_hist all, op[LG_OP__COUNT];
     uint64_t ops, errors, misses, late;   /* late: open loop sends that found no free slot */
-    uint64_t err_by_code[17];             /* gRPC status codes */
+    uint64_t err_by_code[17];             /* gRPC status codes (http: the HTTP status and
+                                             DynamoDB error type mapped as libs/err does) */
     double elapsed_s;                     /* the measured window */
     double cpu_s[LG_MAX_PIDS];            /* utime + stime of each of opts.pids over it */
     double client_cpu_s;                  /* this process's over it */
@@ -196,8 +239,20 @@ typedef struct lg_result {
 
 /* Runs the workload against o->addr with the gRPC driver; 0, or -1 when it could not start. */
 int lg_grpc_run(const lg_run_opts *o, lg_result *res);
+/* What the drivers share: an empty result, one thread's result added in, and
+ * sign * the CPU seconds so far of every sampled process (and of this one) added to res. */
+void lg_result_init(lg_result *res);
+void lg_result_add(lg_result *into, const lg_result *r);
+void lg_cpu_mark(const lg_run_opts *o, lg_result *res, double sign);
 /* Runs t's setup over a fresh channel to addr. */
 int lg_grpc_setup(const char *addr, lg_target *t);
+/* lg_grpc_run and lg_grpc_setup over HTTP/1.1 to addr ("host:port", "[::1]:port"), for
+ * lg_target_http_new's target: o->concurrency keep-alive connections, all connected before the
+ * run starts (-1 if one cannot), spread over the threads, each with one request in flight. A
+ * request past its deadline, or whose connection fails, is an error and costs its connection;
+ * a new one replaces it (every 100 ms while connecting fails). */
+int lg_http_run(const lg_run_opts *o, lg_result *res);
+int lg_http_setup(const char *addr, lg_target *t);
 
 int64_t lg_now_ns(void);          /* monotonic */
 void lg_sleep_until(int64_t t);   /* until lg_now_ns() >= t */

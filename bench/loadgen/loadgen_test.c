@@ -1,5 +1,5 @@
 /* bench/loadgen -- unit tests of the parts that decide the numbers: histogram quantiles, mixes,
- * key distributions, item sizes and the reply checker. */
+ * key distributions, item sizes, the reply checkers and the HTTP/1.1 response parser. */
 #include "bench/loadgen/loadgen.h"
 
 #include "libs/item/item.h"
@@ -131,9 +131,274 @@ test_pb_count(void)
     DT_EQ_INT(lg_pb_count(bad, sizeof bad, 1), -1);
 }
 
+/* ---- HTTP ---- */
+
+#define HTTP_OK_BODY "{\"Item\":{\"pk\":{\"S\":\"k0000000004\"}}}"
+static const char http_ok[] = "HTTP/1.1 200 OK\r\n"
+                              "Content-Type: application/x-amz-json-1.0\r\n"
+                              "x-amzn-RequestId: 1\r\n"
+                              "content-length: 35\r\n"
+                              "\r\n" HTTP_OK_BODY;
+static const char http_chunked[] = "HTTP/1.1 200 OK\r\n"
+                                   "Transfer-Encoding: chunked\r\n"
+                                   "\r\n"
+                                   "5\r\n{\"Cou\r\n"
+                                   "7;ext=1\r\nnt\":10}\r\n"
+                                   "0\r\n"
+                                   "X-Trailer: t\r\n"
+                                   "\r\n";
+#define HTTP_ERR_BODY                                                                          \
+    "{\"__type\":\"com.amazonaws.dynamodb.v20120810#ResourceNotFoundException\","             \
+    "\"message\":\"Requested resource not found\"}"
+
+/* Parses resp as a connection receives it: the first `split` bytes, then the rest appended to
+ * the same buffer; the final answer, with the parse in *r and the (de-chunked) bytes in buf. */
+static lg_http_rc
+ht_two_reads(const char *resp, size_t len, size_t split, uint8_t *buf, lg_http_resp *r)
+{
+    lg_http_rc rc;
+
+    lg_http_resp_init(r);
+    memcpy(buf, resp, split);
+    rc = lg_http_resp_parse(r, buf, split, false);
+    if (split == len || rc != LG_HTTP_MORE)
+        return rc;
+    memcpy(buf + split, resp + split, len - split);
+    return lg_http_resp_parse(r, buf, len, false);
+}
+
+static bool
+ht_body_is(const lg_http_resp *r, const uint8_t *buf, const char *want)
+{
+    return r->body_len == strlen(want) && memcmp(buf + r->body_off, want, r->body_len) == 0;
+}
+
+static void
+test_http_full_response(void)
+{
+    uint8_t buf[512];
+    lg_http_resp r;
+    size_t len = strlen(http_ok);
+
+    DT_EQ_INT(ht_two_reads(http_ok, len, len, buf, &r), LG_HTTP_DONE);
+    DT_EQ_INT(r.status, 200);
+    DT_TRUE(ht_body_is(&r, buf, HTTP_OK_BODY));
+    DT_EQ_INT(r.pos, len);
+    DT_TRUE(!r.close);
+    /* a second call on a finished parse answers the same */
+    DT_EQ_INT(lg_http_resp_parse(&r, buf, len, false), LG_HTTP_DONE);
+}
+
+static void
+test_http_split_at_every_byte(void)
+{
+    const char *resps[] = { http_ok, http_chunked };
+    const char *bodies[] = { HTTP_OK_BODY, "{\"Count\":10}" };
+    uint8_t buf[512];
+    lg_http_resp r;
+
+    for (size_t k = 0; k < 2; k++) {
+        size_t len = strlen(resps[k]);
+        for (size_t split = 0; split < len; split++) {
+            lg_http_resp_init(&r);
+            memcpy(buf, resps[k], split);
+            DT_EQ_INT(lg_http_resp_parse(&r, buf, split, false), LG_HTTP_MORE);
+            DT_EQ_INT(ht_two_reads(resps[k], len, split, buf, &r), LG_HTTP_DONE);
+            DT_TRUE(ht_body_is(&r, buf, bodies[k]));
+            DT_EQ_INT(r.pos, len);
+        }
+        /* one byte per read */
+        lg_http_resp_init(&r);
+        for (size_t i = 1; i <= len; i++) {
+            buf[i - 1] = (uint8_t)resps[k][i - 1];
+            DT_EQ_INT(lg_http_resp_parse(&r, buf, i, false), i < len ? LG_HTTP_MORE : LG_HTTP_DONE);
+        }
+        DT_TRUE(ht_body_is(&r, buf, bodies[k]));
+    }
+}
+
+static void
+test_http_chunked_and_framing(void)
+{
+    uint8_t buf[512];
+    lg_http_resp r;
+    /* a 100 Continue first, a bare-LF chunked body, two responses back to back */
+    const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n"
+                        "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\n\n"
+                        "2\n{}\n0\n\n"
+                        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+    const char *second = strstr(cont + 30, "HTTP/1.1 200 OK\r\nContent-Length");
+
+    DT_EQ_INT(ht_two_reads(cont, strlen(cont), 10, buf, &r), LG_HTTP_DONE);
+    DT_EQ_INT(r.status, 200);
+    DT_TRUE(r.chunked);
+    DT_TRUE(ht_body_is(&r, buf, "{}"));
+    DT_EQ_INT(r.pos, (size_t)(second - cont));
+
+    /* no length: the body runs to the end of the connection */
+    const char eof[] = "HTTP/1.1 200 OK\r\nContent-Type: x\r\n\r\n{\"Count\":3}";
+    size_t n = strlen(eof);
+    DT_EQ_INT(ht_two_reads(eof, n, 20, buf, &r), LG_HTTP_MORE);
+    DT_EQ_INT(lg_http_resp_parse(&r, buf, n, true), LG_HTTP_DONE);
+    DT_TRUE(ht_body_is(&r, buf, "{\"Count\":3}"));
+    DT_TRUE(r.close);
+
+    /* HTTP/1.0 closes unless it keeps alive; Connection: close; 204 has no body */
+    const char h10[] = "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n";
+    DT_EQ_INT(ht_two_reads(h10, strlen(h10), 0, buf, &r), LG_HTTP_DONE);
+    DT_TRUE(r.close);
+    const char h10ka[] = "HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n";
+    DT_EQ_INT(ht_two_reads(h10ka, strlen(h10ka), 0, buf, &r), LG_HTTP_DONE);
+    DT_TRUE(!r.close);
+    const char cl[] = "HTTP/1.1 200 OK\r\nconnection: close\r\nContent-Length: 2\r\n\r\n{}";
+    DT_EQ_INT(ht_two_reads(cl, strlen(cl), 0, buf, &r), LG_HTTP_DONE);
+    DT_TRUE(r.close);
+    const char nc[] = "HTTP/1.1 204 No Content\r\n\r\n";
+    DT_EQ_INT(ht_two_reads(nc, strlen(nc), 0, buf, &r), LG_HTTP_DONE);
+    DT_EQ_INT(r.body_len, 0);
+}
+
+static void
+test_http_non_200(void)
+{
+    uint8_t buf[512];
+    lg_http_resp r;
+    const char resp[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 112\r\n\r\n" HTTP_ERR_BODY;
+    const uint8_t *v;
+    size_t vn;
+
+    DT_EQ_INT(strlen(HTTP_ERR_BODY), 112);
+    DT_EQ_INT(ht_two_reads(resp, strlen(resp), 7, buf, &r), LG_HTTP_DONE);
+    DT_EQ_INT(r.status, 400);
+    DT_TRUE(ht_body_is(&r, buf, HTTP_ERR_BODY));
+    DT_EQ_INT(lg_json_find(buf + r.body_off, r.body_len, "__type", &v, &vn), 1);
+    const char st[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n";
+    DT_EQ_INT(ht_two_reads(st, strlen(st), 3, buf, &r), LG_HTTP_DONE);
+    DT_EQ_INT(r.status, 503);
+}
+
+static void
+test_http_garbage_is_an_error(void)
+{
+    static const char *const bad[] = {
+        "garbage\r\n",
+        "HTTP/2 200\r\n\r\n",
+        "HTTP/1.1 2x0 OK\r\n\r\n",
+        "HTTP/1.1 200OK\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\n{}",
+        "HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n{}",
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+        "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n{}",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}xx\r\n0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nX: y\r\n folded\r\n\r\n",
+    };
+    uint8_t buf[512];
+    lg_http_resp r;
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        lg_http_rc rc = ht_two_reads(bad[i], strlen(bad[i]), strlen(bad[i]), buf, &r);
+        if (rc != LG_HTTP_BAD)
+            fprintf(stderr, "  not refused: %s\n", bad[i]);
+        DT_EQ_INT(rc, LG_HTTP_BAD);
+    }
+    /* cut short: the connection ends inside the body, or before anything came */
+    const char cut[] = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{\"a\"";
+    DT_EQ_INT(ht_two_reads(cut, strlen(cut), 5, buf, &r), LG_HTTP_MORE);
+    DT_EQ_INT(lg_http_resp_parse(&r, buf, strlen(cut), true), LG_HTTP_BAD);
+    lg_http_resp_init(&r);
+    DT_EQ_INT(lg_http_resp_parse(&r, buf, 0, true), LG_HTTP_BAD);
+    /* a header section that never ends */
+    static uint8_t big[80 << 10];
+    size_t n = (size_t)snprintf((char *)big, sizeof big, "HTTP/1.1 200 OK\r\n");
+    while (n + 16 < sizeof big)
+        n += (size_t)snprintf((char *)big + n, sizeof big - n, "X-Pad: 0123456\r\n");
+    lg_http_resp_init(&r);
+    DT_EQ_INT(lg_http_resp_parse(&r, big, n, false), LG_HTTP_BAD);
+}
+
+static void
+test_json_find(void)
+{
+    const char *obj = " { \"Count\" : 10 , \"Items\":[{\"a\":\"}\\\"\"},[1,2]], \"S\":\"x\"}\n";
+    const uint8_t *v;
+    size_t vn;
+
+#define JF(s, key) lg_json_find((const uint8_t *)(s), strlen(s), (key), &v, &vn)
+    DT_EQ_INT(JF(obj, "Count"), 1);
+    DT_TRUE(vn == 2 && memcmp(v, "10", 2) == 0);
+    DT_EQ_INT(JF(obj, "S"), 1);
+    DT_TRUE(vn == 3 && memcmp(v, "\"x\"", 3) == 0);
+    DT_EQ_INT(JF(obj, "Item"), 0);
+    DT_EQ_INT(JF("{}", "Item"), 0);
+    DT_EQ_INT(JF("[]", "Item"), -1);
+    DT_EQ_INT(JF("{\"a\":1", "Item"), -1);
+    DT_EQ_INT(JF("{\"a\" 1}", "Item"), -1);
+    DT_EQ_INT(JF("{} x", "Item"), -1);
+    DT_EQ_INT(JF("<html>", "Item"), -1);
+#undef JF
+}
+
+static void
+test_http_target_bodies_and_checks(void)
+{
+    lg_keys k;
+    dyn_arena a;
+    lg_buf b = { 0 };
+    const uint8_t *v, *it;
+    size_t vn, itn;
+
+    dyn_arena_init(&a, 1 << 20);
+    lg_keys_init(&k, 100, 10, false);
+    lg_target_opts o = { .keys = &k, .item_size = 100, .table = "bench" };
+    lg_target *t = lg_target_http_new(&o);
+
+    DT_EQ_STR(t->method(t, LG_OP_INSERT), "DynamoDB_20120810.PutItem");
+    DT_EQ_STR(t->method(t, LG_OP_QUERY), "DynamoDB_20120810.Query");
+    DT_OK(t->request(t, LG_OP_PUT, 42, 7, &a, &b));
+    DT_EQ_INT(lg_json_find(b.p, b.len, "Item", &it, &itn), 1);
+    DT_EQ_INT(lg_json_find(it, itn, "pk", &v, &vn), 1);
+    DT_TRUE(vn == 19 && memcmp(v, "{\"S\":\"k0000000004\"}", 19) == 0);
+    DT_EQ_INT(lg_json_find(it, itn, "n", &v, &vn), 1);
+    DT_TRUE(vn == 9 && memcmp(v, "{\"N\":\"7\"}", 9) == 0);
+    DT_EQ_INT(lg_json_find(it, itn, "v", &v, &vn), 1);
+    /* the same filler length as lg_item, so the same 100-byte item as the other targets */
+    Dyne__V1__AttributeValueMap *m = lg_item(42, 7, &k, 100, &a);
+    DT_EQ_INT(vn, strlen("{\"S\":\"\"}") + strlen(m->values[3]->value->s));
+    DT_OK(t->request(t, LG_OP_GET, 42, 0, &a, &b));
+    DT_EQ_INT(lg_json_find(b.p, b.len, "Key", &v, &vn), 1);
+    DT_EQ_INT(lg_json_find(v, vn, "sk", &it, &itn), 1);
+    DT_TRUE(itn == 9 && memcmp(it, "{\"N\":\"2\"}", 9) == 0);
+    DT_OK(t->request(t, LG_OP_QUERY, 42, 0, &a, &b));
+    DT_EQ_INT(lg_json_find(b.p, b.len, "KeyConditionExpression", &v, &vn), 1);
+
+#define CK(op, s) t->check(t, (op), (const uint8_t *)(s), strlen(s), &a)
+    DT_EQ_INT(CK(LG_OP_GET, "{\"Item\":{\"pk\":{\"S\":\"k\"}}}"), LG_CHECK_OK);
+    DT_EQ_INT(CK(LG_OP_GET, "{}"), LG_CHECK_MISS);
+    DT_EQ_INT(CK(LG_OP_GET, "{\"Item\""), LG_CHECK_BAD);
+    DT_EQ_INT(CK(LG_OP_QUERY, "{\"Count\":10,\"Items\":[],\"ScannedCount\":10}"), LG_CHECK_OK);
+    DT_EQ_INT(CK(LG_OP_QUERY, "{\"Items\":[],\"Count\":3}"), LG_CHECK_MISS);
+    DT_EQ_INT(CK(LG_OP_QUERY, "{\"Items\":[]}"), LG_CHECK_BAD);
+    DT_EQ_INT(CK(LG_OP_PUT, "{}"), LG_CHECK_OK);
+    DT_EQ_INT(CK(LG_OP_PUT, "oops"), LG_CHECK_BAD);
+#undef CK
+    lg_buf_fini(&b);
+    lg_target_free(t);
+    dyn_arena_fini(&a);
+}
+
 DT_MAIN({ "hist quantiles within bucket error", test_hist_quantiles_within_bucket_error },
         { "hist merge and huge values", test_hist_merge_and_huge_values },
         { "mix parse", test_mix_parse },
         { "keys in range, zipf skewed", test_keys_in_range_and_zipf_skewed },
         { "item size and layout", test_item_size_and_layout },
-        { "pb count", test_pb_count })
+        { "pb count", test_pb_count },
+        { "http full response", test_http_full_response },
+        { "http split at every byte", test_http_split_at_every_byte },
+        { "http chunked and framing", test_http_chunked_and_framing },
+        { "http non-200", test_http_non_200 },
+        { "http garbage is an error", test_http_garbage_is_an_error },
+        { "json find", test_json_find },
+        { "http target bodies and checks", test_http_target_bodies_and_checks })

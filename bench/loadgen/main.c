@@ -16,15 +16,18 @@ static struct {
 } cfg;
 
 static const dyn_cfg_opt opts[] = {
-    DYN_CFG_STR("target", "storage", "storage (dyne.internal.Storage) | router (dyne.v1.DynamoDB)",
+    DYN_CFG_STR("target", "storage",
+                "storage (dyne.internal.Storage) | router (dyne.v1.DynamoDB) | http (DynamoDB "
+                "JSON over HTTP/1.1: the router's --ddb-listen, dynalite, ...)",
                 &cfg.target),
-    DYN_CFG_STR("addr", "127.0.0.1:7001", "gRPC address of the target", &cfg.addr),
+    DYN_CFG_STR("addr", "127.0.0.1:7001", "host:port of the target (gRPC, or HTTP for http)",
+                &cfg.addr),
     DYN_CFG_STR("workload", "get",
                 "put | get | query | insert | YCSB A B C D E | a mix like get:90,put:10",
                 &cfg.workload),
     DYN_CFG_BOOL("load", "false", "preload: put every item once (ignores workload/duration)",
                  &cfg.load),
-    DYN_CFG_BOOL("setup", "true", "create the partition (storage) or table (router) first",
+    DYN_CFG_BOOL("setup", "true", "create the partition (storage) or table (router, http) first",
                  &cfg.setup),
     DYN_CFG_INT("ops", "0", "stop after this many calls, measuring the whole run (0: --duration)",
                 &cfg.ops),
@@ -37,16 +40,18 @@ static const dyn_cfg_opt opts[] = {
                 "storage: operations per call, sent as Storage/Batch when > 1 (the router's "
                 "coalescing); ops/s and latencies count operations",
                 &cfg.batch),
-    DYN_CFG_INT("concurrency", "32", "calls in flight (closed loop); the cap with --rate",
+    DYN_CFG_INT("concurrency", "32",
+                "calls in flight (closed loop); the cap with --rate; http: the connections",
                 &cfg.concurrency),
     DYN_CFG_STR("rate", "0", "open loop: calls per second (0: closed loop)", &cfg.rate),
-    DYN_CFG_INT("threads", "1", "client threads (one completion queue each)", &cfg.threads),
-    DYN_CFG_INT("conns", "1", "HTTP/2 connections per thread", &cfg.conns),
+    DYN_CFG_INT("threads", "1", "client threads (one completion queue, or epoll, each)",
+                &cfg.threads),
+    DYN_CFG_INT("conns", "1", "HTTP/2 connections per thread (not http)", &cfg.conns),
     DYN_CFG_STR("warmup", "2", "seconds run before measuring", &cfg.warmup),
     DYN_CFG_STR("duration", "10", "seconds measured", &cfg.duration),
     DYN_CFG_INT("deadline-ms", "10000", "deadline of each call", &cfg.deadline_ms),
     DYN_CFG_STR("partition", "bench.0", "storage: partition id", &cfg.partition),
-    DYN_CFG_STR("table", "bench", "router: table name (storage: the partition's table)",
+    DYN_CFG_STR("table", "bench", "router, http: table name (storage: the partition's table)",
                 &cfg.table),
     DYN_CFG_STR("pids", "", "server processes to charge CPU to: name=pid,name=pid", &cfg.pids),
     DYN_CFG_INT("seed", "1", "random seed", &cfg.seed),
@@ -166,11 +171,14 @@ main(int argc, char **argv)
         t = lg_target_storage_new(&to);
     } else if (strcmp(cfg.target, "router") == 0) {
         t = lg_target_router_new(&to);
+    } else if (strcmp(cfg.target, "http") == 0) {
+        t = lg_target_http_new(&to);
     } else {
-        fprintf(stderr, "loadgen: bad --target %s (storage | router)\n", cfg.target);
+        fprintf(stderr, "loadgen: bad --target %s (storage | router | http)\n", cfg.target);
         return 2;
     }
-    if (cfg.setup && lg_grpc_setup(cfg.addr, t) != 0) {
+    bool http = strcmp(cfg.target, "http") == 0;
+    if (cfg.setup && (http ? lg_http_setup(cfg.addr, t) : lg_grpc_setup(cfg.addr, t)) != 0) {
         lg_target_free(t);
         return 1;
     }
@@ -189,7 +197,7 @@ main(int argc, char **argv)
     o.seed = (uint64_t)cfg.seed;
     if (o.threads > o.concurrency)
         o.threads = o.concurrency;
-    rc = lg_grpc_run(&o, &res);
+    rc = http ? lg_http_run(&o, &res) : lg_grpc_run(&o, &res);
     if (rc == 0)
         report(&o, &res, names);
     lg_target_free(t);
