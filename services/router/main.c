@@ -33,7 +33,7 @@ static const dyn_cfg_opt router_opts_tab[] = {
     DYN_CFG_INT("workers", "2", "completion-queue threads", &cfg.workers),
     DYN_CFG_INT("storage-deadline-ms", "10000", "deadline of one storage call",
                 &cfg.storage_deadline_ms),
-    DYN_CFG_INT("storage-inflight", "2",
+    DYN_CFG_INT("storage-inflight", "1",
                 "calls per storage node at once; more wait and leave together in one Batch",
                 &cfg.storage_inflight),
     DYN_CFG_STR("ddb-listen", "127.0.0.1:8000",
