@@ -20,6 +20,7 @@
 #include <grpc/slice.h>
 #include <grpc/support/time.h>
 
+#include "bench/grpcutil/channel.h"
 #include "libs/rpc/rpc.h"   /* dyn_rpc_init */
 
 #define SLOT_ARENA_LIMIT ((size_t)64 << 20)
@@ -70,23 +71,6 @@ struct lg_worker {
     lg_result res;
     pthread_t thread;
 };
-
-static grpc_channel *
-channel_new(const char *addr)
-{
-    /* a pool of its own per channel: each is its own TCP connection */
-    grpc_arg args[] = {
-        { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, .value.integer = 1 },
-        { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-          .value.integer = -1 },
-    };
-    grpc_channel_args cargs = { .num_args = sizeof args / sizeof args[0], .args = args };
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-    grpc_channel *ch = grpc_channel_create(addr, creds, &cargs);
-
-    grpc_channel_credentials_release(creds);
-    return ch;
-}
 
 static gpr_timespec
 mono_in_ms(int ms)
@@ -332,7 +316,7 @@ worker_init(lg_worker *w, lg_shared *sh, int id, int nslots)
     w->chans = dyn_xcalloc((size_t)w->nchan, sizeof *w->chans);
     w->reg = dyn_xcalloc((size_t)w->nchan, sizeof *w->reg);
     for (int c = 0; c < w->nchan; c++) {
-        w->chans[c] = channel_new(o->addr);
+        w->chans[c] = bench_channel_new(o->addr);
         for (int op = 0; op < LG_OP__COUNT; op++)
             w->reg[c][op] = grpc_channel_register_call(
                 w->chans[c], o->target->method(o->target, (lg_op)op), NULL, NULL);
@@ -502,7 +486,7 @@ lg_grpc_setup(const char *addr, lg_target *t)
     int rc;
 
     dyn_rpc_init();
-    sc.ch = channel_new(addr);
+    sc.ch = bench_channel_new(addr);
     sc.cq = grpc_completion_queue_create_for_next(NULL);
     rc = t->setup(t, setup_call, &sc);
     grpc_channel_destroy(sc.ch);

@@ -2,9 +2,11 @@
  * closed loop (N in flight) or open loop (a target rate), latency histograms per operation,
  * server CPU per operation from /proc/<pid>/stat. A target turns (operation, key index) into
  * request bytes and checks replies; the driver moves bytes. Targets now: the storage node's
- * dyne.internal.Storage and the router's dyne.v1.DynamoDB, both over gRPC, and the DynamoDB wire
+ * dyne.internal.Storage and the router's dyne.v1.DynamoDB, both over gRPC, the DynamoDB wire
  * protocol (JSON over HTTP/1.1, keep-alive connections on epoll) of the router's --ddb-listen or
- * any DynamoDB-compatible server (dynalite). */
+ * any DynamoDB-compatible server (dynalite), and bench/echo's bare gRPC echo (the floor under
+ * any gRPC hop). Workloads: put, get, query, insert and read-modify-write (one conditional
+ * UpdateItem), alone or mixed, YCSB A-F by name; keys uniform, Zipfian or all on a few hot ones. */
 #ifndef DYN_BENCH_LOADGEN_LOADGEN_H
 #define DYN_BENCH_LOADGEN_LOADGEN_H
 
@@ -23,10 +25,26 @@ typedef enum {
     LG_OP_GET,       /* point read of an existing key (GetItem / Storage.Get) */
     LG_OP_QUERY,     /* the items of one partition-key value (Query / Storage.Range) */
     LG_OP_INSERT,    /* put of a key past the preloaded ones (YCSB "insert") */
+    LG_OP_RMW,       /* read-modify-write of an existing key, done server-side by one conditional
+                        UpdateItem (Storage.Update): LG_RMW_UPDATE if LG_RMW_CONDITION */
     LG_OP__COUNT
 } lg_op;
 
-const char *lg_op_name(lg_op op);   /* "put", "get", "query", "insert" */
+const char *lg_op_name(lg_op op);   /* "put", "get", "query", "insert", "rmw" */
+
+/* LG_OP_RMW's expressions: add one to the item's number "n" and write its filler "v" again, on
+ * an item that exists (a missing one fails the condition: an error, so run --load first).
+ * Names #n, #v; values :zero, :one (Numbers) and :v (lg_rmw_values). */
+#define LG_RMW_UPDATE "SET #n = if_not_exists(#n, :zero) + :one, #v = :v"
+#define LG_RMW_CONDITION "attribute_exists(pk)"
+
+/* How lg_keys_pick chooses among the preloaded keys. */
+typedef enum {
+    LG_DIST_UNIFORM = 0,
+    LG_DIST_ZIPF,   /* Zipfian: YCSB's scrambled, theta 0.99 */
+    LG_DIST_HOT,    /* every pick one of the first `hot` indexes, uniformly (default 1: index 0);
+                       with group > 1 they share partition-key values: hot items, hot partition */
+} lg_dist;
 
 /* Key layout shared by every target and by bench/storage/wt_bench.c: item index k has
  * partition key pk = "k%010llu" of k / group and sort key sk = k % group (a Number), so a
@@ -34,10 +52,16 @@ const char *lg_op_name(lg_op op);   /* "put", "get", "query", "insert" */
 typedef struct lg_keys {
     uint64_t items;   /* preloaded item indexes are [0, items) */
     uint32_t group;   /* items per partition-key value (the query size) */
-    bool zipf;        /* Zipfian (YCSB's scrambled, theta 0.99) instead of uniform */
+    lg_dist dist;
+    uint64_t hot;     /* LG_DIST_HOT: picks are in [0, hot), 1 <= hot <= items */
     double zipf_zetan, zipf_eta, zipf_alpha, zipf_theta, zipf_zeta2;
 } lg_keys;
-void lg_keys_init(lg_keys *k, uint64_t items, uint32_t group, bool zipf);
+/* (bench/storage/wt_bench.c passes false for dist: uniform.) */
+void lg_keys_init(lg_keys *k, uint64_t items, uint32_t group, lg_dist dist);
+/* LG_DIST_HOT's key set: the first n indexes (clamped to [1, items]). */
+void lg_keys_set_hot(lg_keys *k, uint64_t n);
+/* "uniform", "zipf", "hot" into *d; false on garbage. */
+bool lg_dist_parse(const char *s, lg_dist *d);
 
 typedef struct lg_rng {
     uint64_t s[2];
@@ -53,9 +77,10 @@ uint64_t lg_keys_pick(const lg_keys *k, lg_rng *r);
 typedef struct lg_mix {
     int pct[LG_OP__COUNT];
 } lg_mix;
-/* "put", "get", "query", "insert", YCSB "A" (get 50 put 50), "B" (get 95 put 5), "C" (get 100),
- * "D" (get 95 insert 5; latest-key skew is not modelled: keys stay uniform/zipf), "E" (query 95
- * insert 5), or a list "get:90,put:10". false on garbage. */
+/* "put", "get", "query", "insert", "rmw", YCSB "A" (get 50 put 50), "B" (get 95 put 5), "C" (get
+ * 100), "D" (get 95 insert 5; latest-key skew is not modelled: keys keep --dist), "E" (query 95
+ * insert 5), "F" (get 50 rmw 50), or a list "get:90,put:10", "get:50,rmw:50". false on
+ * garbage. */
 bool lg_mix_parse(const char *s, lg_mix *m);
 lg_op lg_mix_pick(const lg_mix *m, lg_rng *r);
 
@@ -109,7 +134,7 @@ typedef enum {
 
 typedef struct lg_target lg_target;
 struct lg_target {
-    const char *name;   /* "storage", "router", "http" */
+    const char *name;   /* "storage", "router", "http", "echo" */
     /* Creates what the workload needs (a partition, a table) and waits until it can serve;
      * 0 or -1 (with a message on stderr). */
     int (*setup)(lg_target *t, lg_unary_fn call, void *ctx);
@@ -129,7 +154,8 @@ struct lg_target {
 /* What every target is built from. */
 typedef struct lg_target_opts {
     const lg_keys *keys;
-    size_t item_size;        /* DynamoDB item size to aim for (names + values), bytes */
+    size_t item_size;        /* DynamoDB item size to aim for (names + values), bytes; echo:
+                                the payload's */
     const char *partition;   /* storage: partition id ("bench.0") */
     const char *table;       /* router, http: table name (http writes it into JSON as is:
                                 DynamoDB's names are [a-zA-Z0-9_.-]); storage: the partition's */
@@ -156,9 +182,16 @@ bool lg_pb_next(const uint8_t **p, const uint8_t *end, uint32_t *field, const ui
 
 lg_target *lg_target_storage_new(const lg_target_opts *o);
 lg_target *lg_target_router_new(const lg_target_opts *o);
-/* The DynamoDB JSON protocol (GetItem, PutItem, Query) for lg_http_run: the router target's
- * table, items and checks, as JSON bodies. */
+/* The DynamoDB JSON protocol (GetItem, PutItem, Query, UpdateItem) for lg_http_run: the router
+ * target's table, items and checks, as JSON bodies. */
 lg_target *lg_target_http_new(const lg_target_opts *o);
+/* bench/echo's "/dyne.bench.Echo/Echo": every operation is one call carrying item_size bytes of
+ * lg_filler text (at most LG_ECHO_MAX), answered with the same bytes; the check compares the
+ * lengths. Setup makes one such call. What a gRPC hop costs with no work behind it, next to
+ * Dyne's GetItem/PutItem at the same --item-size. */
+#define LG_ECHO_METHOD "/dyne.bench.Echo/Echo"
+#define LG_ECHO_MAX ((size_t)512 << 10)
+lg_target *lg_target_echo_new(const lg_target_opts *o);
 void lg_target_free(lg_target *t);
 
 /* The item every target writes for index k: pk, sk, "n" (seq), "v" (printable filler derived
@@ -168,6 +201,9 @@ Dyne__V1__AttributeValueMap *lg_item(uint64_t k, uint64_t seq, const lg_keys *ke
                                      size_t item_size, dyn_arena *a);
 /* len bytes of lg_item's filler text for item k (not NUL-terminated; len <= 512 KiB). */
 const char *lg_filler(uint64_t k, size_t len);
+/* LG_OP_RMW's ExpressionAttributeValues for item (lg_item's): ":zero" 0, ":one" 1 and ":v" the
+ * item's "v" (borrowed from item). In arena a; NULL if it runs out. */
+Dyne__V1__AttributeValueMap *lg_rmw_values(const Dyne__V1__AttributeValueMap *item, dyn_arena *a);
 /* The partition-key text of item k ("k0000000042"), into buf (>= 16 bytes). */
 void lg_pk_text(uint64_t k, const lg_keys *keys, char *buf, size_t cap);
 

@@ -1,9 +1,12 @@
 /* bench/loadgen -- unit tests of the parts that decide the numbers: histogram quantiles, mixes,
- * key distributions, item sizes, the reply checkers and the HTTP/1.1 response parser. */
+ * key distributions, item sizes, the requests and reply checkers of the targets and the HTTP/1.1
+ * response parser. */
 #include "bench/loadgen/loadgen.h"
 
 #include "libs/item/item.h"
 #include "libs/testing/dyn_test.h"
+#include "proto/dyne/internal/storage.pb-c.h"
+#include "proto/dyne/v1/dynamodb.pb-c.h"
 
 static void
 test_hist_quantiles_within_bucket_error(void)
@@ -66,7 +69,67 @@ test_mix_parse(void)
     for (int i = 0; i < 100000; i++)
         n[lg_mix_pick(&m, &r)]++;
     DT_TRUE(n[LG_OP_GET] > 79000 && n[LG_OP_GET] < 81000);
-    DT_EQ_INT(n[LG_OP_QUERY] + n[LG_OP_INSERT], 0);
+    DT_EQ_INT(n[LG_OP_QUERY] + n[LG_OP_INSERT] + n[LG_OP_RMW], 0);
+}
+
+static void
+test_mix_parse_rmw_and_f(void)
+{
+    lg_mix m;
+    lg_rng r;
+    int n[LG_OP__COUNT] = { 0 };
+
+    DT_EQ_STR(lg_op_name(LG_OP_RMW), "rmw");
+    DT_TRUE(lg_mix_parse("F", &m));
+    DT_EQ_INT(m.pct[LG_OP_GET], 50);
+    DT_EQ_INT(m.pct[LG_OP_RMW], 50);
+    DT_EQ_INT(m.pct[LG_OP_PUT] + m.pct[LG_OP_QUERY] + m.pct[LG_OP_INSERT], 0);
+    lg_mix f = m;
+    DT_TRUE(lg_mix_parse("get:50,rmw:50", &m));
+    DT_TRUE(memcmp(&m, &f, sizeof m) == 0);
+    DT_TRUE(lg_mix_parse("rmw", &m));
+    DT_EQ_INT(m.pct[LG_OP_RMW], 100);
+    DT_TRUE(!lg_mix_parse("rmw:60,get:50", &m));
+    DT_TRUE(!lg_mix_parse("f", &m));   /* names are upper case, as YCSB's */
+
+    lg_rng_seed(&r, 3);
+    DT_TRUE(lg_mix_parse("F", &m));
+    for (int i = 0; i < 100000; i++)
+        n[lg_mix_pick(&m, &r)]++;
+    DT_TRUE(n[LG_OP_RMW] > 49000 && n[LG_OP_RMW] < 51000);
+    DT_EQ_INT(n[LG_OP_GET] + n[LG_OP_RMW], 100000);
+}
+
+static void
+test_keys_hot(void)
+{
+    static uint32_t seen[1000];
+    lg_keys k;
+    lg_dist d;
+    lg_rng r;
+
+    DT_TRUE(lg_dist_parse("hot", &d));
+    DT_EQ_INT(d, LG_DIST_HOT);
+    DT_TRUE(lg_dist_parse("zipf", &d) && d == LG_DIST_ZIPF);
+    DT_TRUE(lg_dist_parse("uniform", &d) && d == LG_DIST_UNIFORM);
+    DT_TRUE(!lg_dist_parse("latest", &d));
+
+    lg_rng_seed(&r, 5);
+    lg_keys_init(&k, 1000, 10, LG_DIST_HOT);
+    for (int i = 0; i < 1000; i++)
+        DT_EQ_INT(lg_keys_pick(&k, &r), 0);   /* one hot key by default: index 0 */
+    lg_keys_set_hot(&k, 4);
+    for (int i = 0; i < 40000; i++) {
+        uint64_t x = lg_keys_pick(&k, &r);
+        DT_TRUE(x < 4);
+        seen[x < 1000 ? x : 999]++;
+    }
+    for (int i = 0; i < 4; i++)
+        DT_TRUE(seen[i] > 9000 && seen[i] < 11000);   /* uniform over the hot set */
+    lg_keys_set_hot(&k, 5000);   /* clamped to the items */
+    DT_EQ_INT(k.hot, 1000);
+    lg_keys_set_hot(&k, 0);
+    DT_EQ_INT(k.hot, 1);
 }
 
 static void
@@ -77,8 +140,8 @@ test_keys_in_range_and_zipf_skewed(void)
     lg_rng r;
     uint32_t top_u = 0, top_z = 0;
 
-    lg_keys_init(&u, 1000, 10, false);
-    lg_keys_init(&z, 1000, 10, true);
+    lg_keys_init(&u, 1000, 10, LG_DIST_UNIFORM);
+    lg_keys_init(&z, 1000, 10, LG_DIST_ZIPF);
     lg_rng_seed(&r, 1);
     for (int i = 0; i < 100000; i++) {
         uint64_t a = lg_keys_pick(&u, &r), b = lg_keys_pick(&z, &r);
@@ -105,7 +168,7 @@ test_item_size_and_layout(void)
     char pk[32];
 
     dyn_arena_init(&a, 1 << 20);
-    lg_keys_init(&k, 100, 10, false);
+    lg_keys_init(&k, 100, 10, LG_DIST_UNIFORM);
     Dyne__V1__AttributeValueMap *m = lg_item(42, 7, &k, 1024, &a);
     DT_TRUE(m != NULL);
     DT_EQ_INT(dyn_item_size(m), 1024);
@@ -351,7 +414,7 @@ test_http_target_bodies_and_checks(void)
     size_t vn, itn;
 
     dyn_arena_init(&a, 1 << 20);
-    lg_keys_init(&k, 100, 10, false);
+    lg_keys_init(&k, 100, 10, LG_DIST_UNIFORM);
     lg_target_opts o = { .keys = &k, .item_size = 100, .table = "bench" };
     lg_target *t = lg_target_http_new(&o);
 
@@ -389,10 +452,168 @@ test_http_target_bodies_and_checks(void)
     dyn_arena_fini(&a);
 }
 
+/* The value of entry `name` in an attribute map; NULL if none. */
+static const Dyne__V1__AttributeValue *
+lt_attr(const Dyne__V1__AttributeValueMap *m, const char *name)
+{
+    for (size_t i = 0; m != NULL && i < m->n_values; i++)
+        if (strcmp(m->values[i]->key, name) == 0)
+            return m->values[i]->value;
+    return NULL;
+}
+
+static void
+test_router_rmw_is_a_conditional_update_item(void)
+{
+    lg_keys k;
+    dyn_arena a;
+    lg_buf b = { 0 };
+
+    dyn_arena_init(&a, 1 << 20);
+    lg_keys_init(&k, 100, 10, LG_DIST_UNIFORM);
+    lg_target_opts o = { .keys = &k, .item_size = 100, .table = "bench" };
+    lg_target *t = lg_target_router_new(&o);
+
+    DT_EQ_STR(t->method(t, LG_OP_RMW), "/dyne.v1.DynamoDB/UpdateItem");
+    DT_OK(t->request(t, LG_OP_RMW, 42, 7, &a, &b));
+    Dyne__V1__UpdateItemInput *in = dyne__v1__update_item_input__unpack(NULL, b.len, b.p);
+    DT_TRUE(in != NULL);
+    if (in != NULL) {
+        DT_EQ_STR(in->tablename, "bench");
+        DT_EQ_STR(in->updateexpression, LG_RMW_UPDATE);
+        DT_EQ_STR(in->conditionexpression, LG_RMW_CONDITION);
+        DT_TRUE(in->key != NULL && in->key->n_values == 2);
+        DT_TRUE(lt_attr(in->key, "pk") != NULL);
+        DT_EQ_STR(lt_attr(in->key, "pk")->s, "k0000000004");
+        DT_EQ_STR(lt_attr(in->key, "sk")->n, "2");
+        DT_EQ_INT(in->n_expressionattributenames, 2);
+        for (size_t i = 0; i < in->n_expressionattributenames; i++)
+            DT_EQ_STR(in->expressionattributenames[i]->value,
+                      in->expressionattributenames[i]->key + 1);   /* "#n": "n", "#v": "v" */
+        const Dyne__V1__AttributeValueMap *v = in->expressionattributevalues;
+        DT_TRUE(lt_attr(v, ":zero") != NULL && lt_attr(v, ":one") != NULL);
+        DT_EQ_STR(lt_attr(v, ":zero")->n, "0");
+        DT_EQ_STR(lt_attr(v, ":one")->n, "1");
+        /* :v is the item's filler, so the item keeps its size */
+        Dyne__V1__AttributeValueMap *m = lg_item(42, 7, &k, 100, &a);
+        DT_TRUE(lt_attr(v, ":v") != NULL);
+        DT_EQ_STR(lt_attr(v, ":v")->s, m->values[3]->value->s);
+        dyne__v1__update_item_input__free_unpacked(in, NULL);
+    }
+    /* UpdateItemOutput: empty with ReturnValues NONE */
+    DT_EQ_INT(t->check(t, LG_OP_RMW, (const uint8_t *)"", 0, &a), LG_CHECK_OK);
+    DT_EQ_INT(t->check(t, LG_OP_RMW, (const uint8_t *)"\x0a\x05", 2, &a), LG_CHECK_BAD);
+    lg_buf_fini(&b);
+    lg_target_free(t);
+    dyn_arena_fini(&a);
+}
+
+static void
+test_storage_rmw_is_an_update(void)
+{
+    lg_keys k;
+    dyn_arena a;
+    lg_buf b = { 0 };
+
+    dyn_arena_init(&a, 1 << 20);
+    lg_keys_init(&k, 100, 10, LG_DIST_UNIFORM);
+    lg_target_opts o = { .keys = &k, .item_size = 100, .partition = "bench.0", .table = "bench",
+                         .batch = 1 };
+    lg_target *t = lg_target_storage_new(&o);
+
+    DT_EQ_STR(t->method(t, LG_OP_RMW), "/dyne.internal.Storage/Update");
+    DT_OK(t->request(t, LG_OP_RMW, 42, 7, &a, &b));
+    Dyne__Internal__UpdateRequest *in = dyne__internal__update_request__unpack(NULL, b.len, b.p);
+    DT_TRUE(in != NULL);
+    if (in != NULL) {
+        DT_EQ_STR(in->partition_id, "bench.0");
+        DT_TRUE(in->has_key && in->key.len > 0);
+        DT_TRUE(in->key_item != NULL && in->key_item->n_values == 2);
+        DT_EQ_STR(in->update_expression, LG_RMW_UPDATE);
+        DT_EQ_STR(in->condition_expression, LG_RMW_CONDITION);
+        DT_EQ_INT(in->n_expression_attribute_names, 2);
+        DT_TRUE(lt_attr(in->expression_attribute_values, ":v") != NULL);
+        dyne__internal__update_request__free_unpacked(in, NULL);
+    }
+    lg_buf_fini(&b);
+    lg_target_free(t);
+    dyn_arena_fini(&a);
+}
+
+static void
+test_http_rmw_is_a_conditional_update_item(void)
+{
+    lg_keys k;
+    dyn_arena a;
+    lg_buf b = { 0 };
+    const uint8_t *v, *w;
+    size_t vn, wn;
+
+    dyn_arena_init(&a, 1 << 20);
+    lg_keys_init(&k, 100, 10, LG_DIST_UNIFORM);
+    lg_target_opts o = { .keys = &k, .item_size = 100, .table = "bench" };
+    lg_target *t = lg_target_http_new(&o);
+
+    DT_EQ_STR(t->method(t, LG_OP_RMW), "DynamoDB_20120810.UpdateItem");
+    DT_OK(t->request(t, LG_OP_RMW, 42, 7, &a, &b));
+#define HAS(p, n, key, want)                                                                   \
+    (lg_json_find((p), (n), (key), &v, &vn) == 1 && vn == strlen(want) &&                      \
+     memcmp(v, (want), vn) == 0)
+    DT_TRUE(HAS(b.p, b.len, "TableName", "\"bench\""));
+    DT_TRUE(HAS(b.p, b.len, "UpdateExpression", "\"" LG_RMW_UPDATE "\""));
+    DT_TRUE(HAS(b.p, b.len, "ConditionExpression", "\"" LG_RMW_CONDITION "\""));
+    DT_EQ_INT(lg_json_find(b.p, b.len, "Key", &w, &wn), 1);
+    DT_TRUE(HAS(w, wn, "pk", "{\"S\":\"k0000000004\"}"));
+    DT_TRUE(HAS(w, wn, "sk", "{\"N\":\"2\"}"));
+    DT_EQ_INT(lg_json_find(w, wn, "v", &v, &vn), 0);   /* the Key only */
+    DT_EQ_INT(lg_json_find(b.p, b.len, "ExpressionAttributeNames", &w, &wn), 1);
+    DT_TRUE(HAS(w, wn, "#n", "\"n\""));
+    DT_TRUE(HAS(w, wn, "#v", "\"v\""));
+    DT_EQ_INT(lg_json_find(b.p, b.len, "ExpressionAttributeValues", &w, &wn), 1);
+    DT_TRUE(HAS(w, wn, ":zero", "{\"N\":\"0\"}"));
+    DT_TRUE(HAS(w, wn, ":one", "{\"N\":\"1\"}"));
+    Dyne__V1__AttributeValueMap *m = lg_item(42, 7, &k, 100, &a);
+    DT_EQ_INT(lg_json_find(w, wn, ":v", &v, &vn), 1);
+    DT_EQ_INT(vn, strlen("{\"S\":\"\"}") + strlen(m->values[3]->value->s));
+#undef HAS
+    DT_EQ_INT(t->check(t, LG_OP_RMW, (const uint8_t *)"{}", 2, &a), LG_CHECK_OK);
+    lg_buf_fini(&b);
+    lg_target_free(t);
+    dyn_arena_fini(&a);
+}
+
+static void
+test_echo_target(void)
+{
+    lg_keys k;
+    dyn_arena a;
+    lg_buf b = { 0 };
+
+    dyn_arena_init(&a, 1 << 20);
+    lg_keys_init(&k, 100, 10, LG_DIST_UNIFORM);
+    lg_target_opts o = { .keys = &k, .item_size = 100 };
+    lg_target *t = lg_target_echo_new(&o);
+
+    for (int op = 0; op < LG_OP__COUNT; op++)   /* every op is the one echo call */
+        DT_EQ_STR(t->method(t, (lg_op)op), LG_ECHO_METHOD);
+    DT_OK(t->request(t, LG_OP_GET, 42, 0, &a, &b));
+    DT_EQ_INT(b.len, 100);
+    DT_TRUE(memcmp(b.p, lg_filler(42, 100), 100) == 0);
+    DT_OK(t->request(t, LG_OP_RMW, 43, 1, &a, &b));
+    DT_EQ_INT(b.len, 100);
+    DT_EQ_INT(t->check(t, LG_OP_GET, b.p, 100, &a), LG_CHECK_OK);
+    DT_EQ_INT(t->check(t, LG_OP_GET, b.p, 99, &a), LG_CHECK_BAD);
+    lg_buf_fini(&b);
+    lg_target_free(t);
+    dyn_arena_fini(&a);
+}
+
 DT_MAIN({ "hist quantiles within bucket error", test_hist_quantiles_within_bucket_error },
         { "hist merge and huge values", test_hist_merge_and_huge_values },
         { "mix parse", test_mix_parse },
+        { "mix parse rmw and F", test_mix_parse_rmw_and_f },
         { "keys in range, zipf skewed", test_keys_in_range_and_zipf_skewed },
+        { "keys hot", test_keys_hot },
         { "item size and layout", test_item_size_and_layout },
         { "pb count", test_pb_count },
         { "http full response", test_http_full_response },
@@ -401,4 +622,8 @@ DT_MAIN({ "hist quantiles within bucket error", test_hist_quantiles_within_bucke
         { "http non-200", test_http_non_200 },
         { "http garbage is an error", test_http_garbage_is_an_error },
         { "json find", test_json_find },
-        { "http target bodies and checks", test_http_target_bodies_and_checks })
+        { "http target bodies and checks", test_http_target_bodies_and_checks },
+        { "router rmw is a conditional UpdateItem", test_router_rmw_is_a_conditional_update_item },
+        { "storage rmw is an Update", test_storage_rmw_is_an_update },
+        { "http rmw is a conditional UpdateItem", test_http_rmw_is_a_conditional_update_item },
+        { "echo target", test_echo_target })

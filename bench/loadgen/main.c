@@ -11,23 +11,27 @@
 static struct {
     char *target, *addr, *workload, *dist, *partition, *table, *pids, *warmup, *duration, *rate;
     size_t item_size;
-    int items, group, concurrency, threads, conns, deadline_ms, seed, ops, batch;
+    int items, group, concurrency, threads, conns, deadline_ms, seed, ops, batch, hot_keys;
     bool load, setup;
 } cfg;
 
 static const dyn_cfg_opt opts[] = {
     DYN_CFG_STR("target", "storage",
                 "storage (dyne.internal.Storage) | router (dyne.v1.DynamoDB) | http (DynamoDB "
-                "JSON over HTTP/1.1: the router's --ddb-listen, dynalite, ...)",
+                "JSON over HTTP/1.1: the router's --ddb-listen, dynalite, ...) | echo "
+                "(bench/echo: every op is one call of --item-size bytes, echoed back)",
                 &cfg.target),
     DYN_CFG_STR("addr", "127.0.0.1:7001", "host:port of the target (gRPC, or HTTP for http)",
                 &cfg.addr),
     DYN_CFG_STR("workload", "get",
-                "put | get | query | insert | YCSB A B C D E | a mix like get:90,put:10",
+                "put | get | query | insert | rmw (one conditional UpdateItem: n = n + 1, v "
+                "rewritten, on an existing item) | YCSB A B C D E F (F: get 50 rmw 50) | a mix "
+                "like get:90,put:10 or get:50,rmw:50",
                 &cfg.workload),
     DYN_CFG_BOOL("load", "false", "preload: put every item once (ignores workload/duration)",
                  &cfg.load),
-    DYN_CFG_BOOL("setup", "true", "create the partition (storage) or table (router, http) first",
+    DYN_CFG_BOOL("setup", "true",
+                 "create the partition (storage) or table (router, http) first; echo: one call",
                  &cfg.setup),
     DYN_CFG_INT("ops", "0", "stop after this many calls, measuring the whole run (0: --duration)",
                 &cfg.ops),
@@ -35,7 +39,11 @@ static const dyn_cfg_opt opts[] = {
     DYN_CFG_INT("group", "10", "items per partition-key value (= items per query)", &cfg.group),
     DYN_CFG_SIZE("item-size", "1024", "item size by DynamoDB's count (names + values)",
                  &cfg.item_size),
-    DYN_CFG_STR("dist", "uniform", "key distribution: uniform | zipf", &cfg.dist),
+    DYN_CFG_STR("dist", "uniform",
+                "key distribution: uniform | zipf | hot (every op on one of --hot-keys keys)",
+                &cfg.dist),
+    DYN_CFG_INT("hot-keys", "1", "--dist=hot: the key indexes 0..N-1 take every operation",
+                &cfg.hot_keys),
     DYN_CFG_INT("batch", "1",
                 "storage: operations per call, sent as Storage/Batch when > 1 (the router's "
                 "coalescing); ops/s and latencies count operations",
@@ -143,6 +151,7 @@ main(int argc, char **argv)
     lg_run_opts o;
     lg_result res;
     lg_keys keys;
+    lg_dist dist;
     lg_target *t = NULL;
     int rc;
 
@@ -158,12 +167,12 @@ main(int argc, char **argv)
         fprintf(stderr, "loadgen: bad --pids (name=pid,name=pid)\n");
         return 2;
     }
-    if (strcmp(cfg.dist, "uniform") != 0 && strcmp(cfg.dist, "zipf") != 0) {
-        fprintf(stderr, "loadgen: bad --dist %s\n", cfg.dist);
+    if (!lg_dist_parse(cfg.dist, &dist)) {
+        fprintf(stderr, "loadgen: bad --dist %s (uniform | zipf | hot)\n", cfg.dist);
         return 2;
     }
-    lg_keys_init(&keys, (uint64_t)(cfg.items > 0 ? cfg.items : 1), (uint32_t)cfg.group,
-                 strcmp(cfg.dist, "zipf") == 0);
+    lg_keys_init(&keys, (uint64_t)(cfg.items > 0 ? cfg.items : 1), (uint32_t)cfg.group, dist);
+    lg_keys_set_hot(&keys, (uint64_t)(cfg.hot_keys > 0 ? cfg.hot_keys : 1));
     lg_target_opts to = { .keys = &keys, .item_size = cfg.item_size,
                           .partition = cfg.partition, .table = cfg.table,
                           .batch = cfg.load || cfg.batch < 1 ? 1 : (unsigned)cfg.batch };
@@ -173,8 +182,11 @@ main(int argc, char **argv)
         t = lg_target_router_new(&to);
     } else if (strcmp(cfg.target, "http") == 0) {
         t = lg_target_http_new(&to);
+    } else if (strcmp(cfg.target, "echo") == 0) {
+        t = lg_target_echo_new(&to);
     } else {
-        fprintf(stderr, "loadgen: bad --target %s (storage | router | http)\n", cfg.target);
+        fprintf(stderr, "loadgen: bad --target %s (storage | router | http | echo)\n",
+                cfg.target);
         return 2;
     }
     bool http = strcmp(cfg.target, "http") == 0;

@@ -1,6 +1,7 @@
 /* bench/loadgen -- the DynamoDB wire protocol's bodies (JSON, DynamoDB_20120810.*) for the HTTP
- * driver: the router target's table (pk S, sk N, on-demand), items, Query and checks, so Dyne's
- * HTTP endpoint, its gRPC API and any DynamoDB-compatible server see the very same workload. */
+ * driver: the router target's table (pk S, sk N, on-demand), items, Query, read-modify-write
+ * UpdateItem and checks, so Dyne's HTTP endpoint, its gRPC API and any DynamoDB-compatible server
+ * see the very same workload. */
 #include "bench/loadgen/loadgen.h"
 
 #include <stdio.h>
@@ -179,6 +180,8 @@ ht_method(lg_target *t, lg_op op)
         return TARGET_PREFIX "GetItem";
     case LG_OP_QUERY:
         return TARGET_PREFIX "Query";
+    case LG_OP_RMW:
+        return TARGET_PREFIX "UpdateItem";
     default:
         return TARGET_PREFIX "PutItem";
     }
@@ -214,12 +217,23 @@ ht_request(lg_target *t, lg_op op, uint64_t k, uint64_t seq, dyn_arena *a, lg_bu
         if (item == NULL || item->n_values != 4)
             return -1;
         const char *v = item->values[3]->value->s;
-        cap += strlen(v);
-        n = snprintf((char *)lg_buf_reserve(b, cap), cap,
-                     "{\"TableName\":\"%s\",\"Item\":{\"pk\":{\"S\":\"%s\"},\"sk\":{\"N\":\"%s\"},"
-                     "\"n\":{\"N\":\"%s\"},\"v\":{\"S\":\"%s\"}}}",
-                     table, item->values[0]->value->s, item->values[1]->value->n,
-                     item->values[2]->value->n, v);
+        cap += strlen(v) + 256;
+        char *p = (char *)lg_buf_reserve(b, cap);
+        if (op == LG_OP_RMW)
+            n = snprintf(p, cap,
+                         "{\"TableName\":\"%s\",\"Key\":{\"pk\":{\"S\":\"%s\"},"
+                         "\"sk\":{\"N\":\"%s\"}},\"UpdateExpression\":\"" LG_RMW_UPDATE "\","
+                         "\"ConditionExpression\":\"" LG_RMW_CONDITION "\","
+                         "\"ExpressionAttributeNames\":{\"#n\":\"n\",\"#v\":\"v\"},"
+                         "\"ExpressionAttributeValues\":{\":zero\":{\"N\":\"0\"},"
+                         "\":one\":{\"N\":\"1\"},\":v\":{\"S\":\"%s\"}}}",
+                         table, item->values[0]->value->s, item->values[1]->value->n, v);
+        else
+            n = snprintf(p, cap,
+                         "{\"TableName\":\"%s\",\"Item\":{\"pk\":{\"S\":\"%s\"},"
+                         "\"sk\":{\"N\":\"%s\"},\"n\":{\"N\":\"%s\"},\"v\":{\"S\":\"%s\"}}}",
+                         table, item->values[0]->value->s, item->values[1]->value->n,
+                         item->values[2]->value->n, v);
     }
     if (n < 0 || (size_t)n >= cap)
         return -1;
@@ -251,7 +265,7 @@ ht_check(lg_target *t, lg_op op, const uint8_t *p, size_t n, dyn_arena *a)
         }
         return c < ht->o.keys->group ? LG_CHECK_MISS : LG_CHECK_OK;
     }
-    /* PutItem: {} (no key is named "": this only checks that it is an object) */
+    /* PutItem, UpdateItem: {} (no key is named "": this only checks that it is an object) */
     return lg_json_find(p, n, "", &v, &vn) < 0 ? LG_CHECK_BAD : LG_CHECK_OK;
 }
 

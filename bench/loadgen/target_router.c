@@ -1,6 +1,6 @@
-/* bench/loadgen -- the router's public API, dyne.v1.DynamoDB: PutItem, GetItem and Query (one
- * partition-key value, KeyConditionExpression "pk = :p") on one table (pk S, sk N, on-demand)
- * created by CreateTable and waited for until ACTIVE. */
+/* bench/loadgen -- the router's public API, dyne.v1.DynamoDB: PutItem, GetItem, Query (one
+ * partition-key value, KeyConditionExpression "pk = :p") and the read-modify-write UpdateItem on
+ * one table (pk S, sk N, on-demand) created by CreateTable and waited for until ACTIVE. */
 #include "bench/loadgen/loadgen.h"
 
 #include <stdio.h>
@@ -91,6 +91,8 @@ rt_method(lg_target *t, lg_op op)
         return "/dyne.v1.DynamoDB/GetItem";
     case LG_OP_QUERY:
         return "/dyne.v1.DynamoDB/Query";
+    case LG_OP_RMW:
+        return "/dyne.v1.DynamoDB/UpdateItem";
     default:
         return "/dyne.v1.DynamoDB/PutItem";
     }
@@ -127,6 +129,31 @@ rt_request(lg_target *t, lg_op op, uint64_t k, uint64_t seq, dyn_arena *a, lg_bu
         LG_PACK(b, &req, dyne__v1__query_input);
         return 0;
     }
+    if (op == LG_OP_RMW) {
+        Dyne__V1__UpdateItemInput req = DYNE__V1__UPDATE_ITEM_INPUT__INIT;
+        Dyne__V1__UpdateItemInput__ExpressionAttributeNamesEntry names[2] = {
+            DYNE__V1__UPDATE_ITEM_INPUT__EXPRESSION_ATTRIBUTE_NAMES_ENTRY__INIT,
+            DYNE__V1__UPDATE_ITEM_INPUT__EXPRESSION_ATTRIBUTE_NAMES_ENTRY__INIT,
+        };
+        Dyne__V1__UpdateItemInput__ExpressionAttributeNamesEntry *np[2] = { &names[0], &names[1] };
+        Dyne__V1__AttributeValueMap *vals = lg_rmw_values(item, a);
+        if (vals == NULL)
+            return -1;
+        names[0].key = "#n";
+        names[0].value = "n";
+        names[1].key = "#v";
+        names[1].value = "v";
+        item->n_values = 2;   /* the Key: pk, sk (":v" borrows the "v" value) */
+        req.tablename = (char *)rt->o.table;
+        req.key = item;
+        req.updateexpression = LG_RMW_UPDATE;
+        req.conditionexpression = LG_RMW_CONDITION;
+        req.n_expressionattributenames = 2;
+        req.expressionattributenames = np;
+        req.expressionattributevalues = vals;
+        LG_PACK(b, &req, dyne__v1__update_item_input);
+        return 0;
+    }
     Dyne__V1__PutItemInput req = DYNE__V1__PUT_ITEM_INPUT__INIT;
     req.tablename = (char *)rt->o.table;
     req.item = item;
@@ -149,6 +176,7 @@ rt_check(lg_target *t, lg_op op, const uint8_t *p, size_t n, dyn_arena *a)
         c = lg_pb_count(p, n, 1);
         return c < 0 ? LG_CHECK_BAD : c < (long)rt->o.keys->group ? LG_CHECK_MISS : LG_CHECK_OK;
     }
+    /* PutItemOutput, UpdateItemOutput (ReturnValues NONE: empty but for consumed capacity) */
     return lg_pb_count(p, n, 1) < 0 ? LG_CHECK_BAD : LG_CHECK_OK;
 }
 

@@ -1,6 +1,7 @@
-/* bench/loadgen -- the storage node's own API, dyne.internal.Storage: Put, Get, and Range over
- * one partition-key value (what a Query becomes), on one partition created by CreatePartition.
- * Keys are encoded here as the router would (libs/keycodec). */
+/* bench/loadgen -- the storage node's own API, dyne.internal.Storage: Put, Get, Range over one
+ * partition-key value (what a Query becomes) and the read-modify-write Update (what the router
+ * sends for UpdateItem), on one partition created by CreatePartition. Keys are encoded here as
+ * the router would (libs/keycodec). */
 #include "bench/loadgen/loadgen.h"
 
 #include <stdio.h>
@@ -55,6 +56,8 @@ st_method(lg_target *t, lg_op op)
         return "/dyne.internal.Storage/Get";
     case LG_OP_QUERY:
         return "/dyne.internal.Storage/Range";
+    case LG_OP_RMW:
+        return "/dyne.internal.Storage/Update";
     default:
         return "/dyne.internal.Storage/Put";
     }
@@ -97,7 +100,7 @@ item_key(storage_target *st, uint64_t k, bool sk_too, dyn_arena *a, ProtobufCBin
     return 0;
 }
 
-/* One operation's request message (Put, Get or Range) packed into b. */
+/* One operation's request message (Put, Get, Range or Update) packed into b. */
 static int
 one_request(storage_target *st, lg_op op, uint64_t k, uint64_t seq, dyn_arena *a, lg_buf *b)
 {
@@ -132,6 +135,36 @@ one_request(storage_target *st, lg_op op, uint64_t k, uint64_t seq, dyn_arena *a
         LG_PACK(b, &req, dyne__internal__range_request);
         return 0;
     }
+    if (op == LG_OP_RMW) {
+        /* the router's Update for UpdateItem: the encoded key, the Key as an item (the item to
+         * update when none exists), the client's expressions as they are */
+        Dyne__Internal__UpdateRequest req = DYNE__INTERNAL__UPDATE_REQUEST__INIT;
+        Dyne__Internal__UpdateRequest__ExpressionAttributeNamesEntry names[2] = {
+            DYNE__INTERNAL__UPDATE_REQUEST__EXPRESSION_ATTRIBUTE_NAMES_ENTRY__INIT,
+            DYNE__INTERNAL__UPDATE_REQUEST__EXPRESSION_ATTRIBUTE_NAMES_ENTRY__INIT,
+        };
+        Dyne__Internal__UpdateRequest__ExpressionAttributeNamesEntry *np[2] = { &names[0],
+                                                                               &names[1] };
+        Dyne__V1__AttributeValueMap *item = lg_item(k, seq, st->o.keys, st->o.item_size, a);
+        if (item == NULL || (req.expression_attribute_values = lg_rmw_values(item, a)) == NULL ||
+            item_key(st, k, true, a, &key) != 0)
+            return -1;
+        names[0].key = "#n";
+        names[0].value = "n";
+        names[1].key = "#v";
+        names[1].value = "v";
+        item->n_values = 2;   /* pk, sk */
+        req.partition_id = (char *)st->o.partition;
+        req.has_key = true;
+        req.key = key;
+        req.key_item = item;
+        req.update_expression = LG_RMW_UPDATE;
+        req.condition_expression = LG_RMW_CONDITION;
+        req.n_expression_attribute_names = 2;
+        req.expression_attribute_names = np;
+        LG_PACK(b, &req, dyne__internal__update_request);
+        return 0;
+    }
     Dyne__Internal__PutRequest req = DYNE__INTERNAL__PUT_REQUEST__INIT;
     if ((req.item = lg_item(k, seq, st->o.keys, st->o.item_size, a)) == NULL ||
         item_key(st, k, true, a, &key) != 0)
@@ -151,7 +184,7 @@ st_request(lg_target *t, lg_op op, uint64_t k, uint64_t seq, dyn_arena *a, lg_bu
     storage_target *st = t->state;
     uint64_t n = st->o.batch, items = st->o.keys->items;
     Dyne__Internal__BatchRequest req = DYNE__INTERNAL__BATCH_REQUEST__INIT;
-    static const char *const names[LG_OP__COUNT] = { "Put", "Get", "Range", "Put" };
+    static const char *const names[LG_OP__COUNT] = { "Put", "Get", "Range", "Put", "Update" };
 
     if (n <= 1)
         return one_request(st, op, k, seq, a, b);
@@ -189,6 +222,7 @@ one_check(storage_target *st, lg_op op, const uint8_t *p, size_t n)
         c = lg_pb_count(p, n, 1);
         return c < 0 ? LG_CHECK_BAD : c < (long)st->o.keys->group ? LG_CHECK_MISS : LG_CHECK_OK;
     }
+    /* PutResponse, UpdateResponse: lsn = 2 */
     return lg_pb_count(p, n, 2) < 0 ? LG_CHECK_BAD : LG_CHECK_OK;
 }
 

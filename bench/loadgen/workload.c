@@ -1,5 +1,6 @@
-/* bench/loadgen -- what to send: key distributions (uniform, YCSB's scrambled Zipfian), operation
- * mixes (YCSB A-E by name), the items, and the small helpers the driver and targets share. */
+/* bench/loadgen -- what to send: key distributions (uniform, YCSB's scrambled Zipfian, hot keys),
+ * operation mixes (YCSB A-F by name), the items, and the small helpers the driver and targets
+ * share. */
 #include "bench/loadgen/loadgen.h"
 
 #include <math.h>
@@ -35,7 +36,7 @@ lg_sleep_until(int64_t t)
 const char *
 lg_op_name(lg_op op)
 {
-    static const char *const names[LG_OP__COUNT] = { "put", "get", "query", "insert" };
+    static const char *const names[LG_OP__COUNT] = { "put", "get", "query", "insert", "rmw" };
     return (unsigned)op < LG_OP__COUNT ? names[op] : "?";
 }
 
@@ -77,13 +78,14 @@ lg_rng_unit(lg_rng *r)
 /* ---- keys ---- */
 
 void
-lg_keys_init(lg_keys *k, uint64_t items, uint32_t group, bool zipf)
+lg_keys_init(lg_keys *k, uint64_t items, uint32_t group, lg_dist dist)
 {
     memset(k, 0, sizeof *k);
     k->items = items ? items : 1;
     k->group = group ? group : 1;
-    k->zipf = zipf;
-    if (!zipf)
+    k->dist = dist;
+    k->hot = 1;
+    if (dist != LG_DIST_ZIPF)
         return;
     /* Gray et al., "Quickly generating billion-record synthetic databases", as YCSB does it */
     k->zipf_theta = ZIPF_THETA;
@@ -109,10 +111,32 @@ fnv64(uint64_t v)
     return h;
 }
 
+void
+lg_keys_set_hot(lg_keys *k, uint64_t n)
+{
+    k->hot = n < 1 ? 1 : n > k->items ? k->items : n;
+}
+
+bool
+lg_dist_parse(const char *s, lg_dist *d)
+{
+    static const char *const names[] = { "uniform", "zipf", "hot" };
+
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strcmp(s, names[i]) == 0) {
+            *d = (lg_dist)i;
+            return true;
+        }
+    }
+    return false;
+}
+
 uint64_t
 lg_keys_pick(const lg_keys *k, lg_rng *r)
 {
-    if (!k->zipf)
+    if (k->dist == LG_DIST_HOT)   /* one key: no random number needed */
+        return k->hot > 1 ? lg_rng_next(r) % k->hot : 0;
+    if (k->dist != LG_DIST_ZIPF)
         return lg_rng_next(r) % k->items;
     double u = lg_rng_unit(r), uz = u * k->zipf_zetan;
     uint64_t rank;
@@ -137,12 +161,13 @@ lg_pk_text(uint64_t k, const lg_keys *keys, char *buf, size_t cap)
 /* ---- mixes ---- */
 
 static bool
-mix_set(lg_mix *m, int put, int get, int query, int insert)
+mix_set(lg_mix *m, int put, int get, int query, int insert, int rmw)
 {
     m->pct[LG_OP_PUT] = put;
     m->pct[LG_OP_GET] = get;
     m->pct[LG_OP_QUERY] = query;
     m->pct[LG_OP_INSERT] = insert;
+    m->pct[LG_OP_RMW] = rmw;
     return true;
 }
 
@@ -151,23 +176,27 @@ lg_mix_parse(const char *s, lg_mix *m)
 {
     memset(m, 0, sizeof *m);
     if (strcmp(s, "put") == 0)
-        return mix_set(m, 100, 0, 0, 0);
+        return mix_set(m, 100, 0, 0, 0, 0);
     if (strcmp(s, "get") == 0)
-        return mix_set(m, 0, 100, 0, 0);
+        return mix_set(m, 0, 100, 0, 0, 0);
     if (strcmp(s, "query") == 0)
-        return mix_set(m, 0, 0, 100, 0);
+        return mix_set(m, 0, 0, 100, 0, 0);
     if (strcmp(s, "insert") == 0)
-        return mix_set(m, 0, 0, 0, 100);
+        return mix_set(m, 0, 0, 0, 100, 0);
+    if (strcmp(s, "rmw") == 0)
+        return mix_set(m, 0, 0, 0, 0, 100);
     if (strcmp(s, "A") == 0)
-        return mix_set(m, 50, 50, 0, 0);
+        return mix_set(m, 50, 50, 0, 0, 0);
     if (strcmp(s, "B") == 0)
-        return mix_set(m, 5, 95, 0, 0);
+        return mix_set(m, 5, 95, 0, 0, 0);
     if (strcmp(s, "C") == 0)
-        return mix_set(m, 0, 100, 0, 0);
+        return mix_set(m, 0, 100, 0, 0, 0);
     if (strcmp(s, "D") == 0)
-        return mix_set(m, 0, 95, 0, 5);
+        return mix_set(m, 0, 95, 0, 5, 0);
     if (strcmp(s, "E") == 0)
-        return mix_set(m, 0, 0, 95, 5);
+        return mix_set(m, 0, 0, 95, 5, 0);
+    if (strcmp(s, "F") == 0)
+        return mix_set(m, 0, 50, 0, 0, 50);
     /* "get:90,put:10" */
     char *copy = strdup(s), *save = NULL;
     int total = 0;
@@ -295,6 +324,25 @@ lg_item(uint64_t k, uint64_t seq, const lg_keys *keys, size_t item_size, dyn_are
     if ((v[3] = attr(a, "v", false, text)) == NULL)
         return NULL;
     m->n_values = 4;
+    return m;
+}
+
+Dyne__V1__AttributeValueMap *
+lg_rmw_values(const Dyne__V1__AttributeValueMap *item, dyn_arena *a)
+{
+    Dyne__V1__AttributeValueMap *m = dyn_arena_alloc(a, sizeof *m);
+    Dyne__V1__AttributeValueMap__ValuesEntry **v = dyn_arena_alloc(a, 3 * sizeof *v);
+
+    if (m == NULL || v == NULL || item->n_values != 4)
+        return NULL;
+    dyne__v1__attribute_value_map__init(m);
+    v[0] = attr(a, ":zero", true, "0");
+    v[1] = attr(a, ":one", true, "1");
+    v[2] = attr(a, ":v", false, item->values[3]->value->s);
+    if (v[0] == NULL || v[1] == NULL || v[2] == NULL)
+        return NULL;
+    m->values = v;
+    m->n_values = 3;
     return m;
 }
 

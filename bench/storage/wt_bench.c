@@ -380,7 +380,7 @@ main(int argc, char **argv)
     }
     if (cfg.threads < 1)
         cfg.threads = 1;
-    lg_keys_init(&b.keys, (uint64_t)(cfg.items > 0 ? cfg.items : 1), (uint32_t)cfg.group, false);
+    lg_keys_init(&b.keys, (uint64_t)(cfg.items > 0 ? cfg.items : 1), (uint32_t)cfg.group, LG_DIST_UNIFORM);
     dyn_arena_init(&a, (size_t)1 << 32);
     keys_build(&b, &a);
 
