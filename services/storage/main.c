@@ -18,6 +18,7 @@
 
 static struct {
     char *listen, *advertise, *http_listen, *data_dir, *etcd, *node_id;
+    char *feed_pub_listen, *feed_listen;
     size_t cache, collection_limit;
     int workers, slots, lease_ttl, log_retention_s, stats_interval_s;
     bool sync, log_compression;
@@ -29,6 +30,14 @@ static const dyn_cfg_opt storage_opts[] = {
                 &cfg.advertise),
     DYN_CFG_STR("http-listen", "127.0.0.1:9102", "/metrics and /healthz address ('' = off)",
                 &cfg.http_listen),
+    DYN_CFG_STR("feed-pub-listen", "tcp://127.0.0.1:0",
+                "nng PUB url of the change feed's notices (port 0: a free one; the bound url is "
+                "advertised in etcd; '' = off)",
+                &cfg.feed_pub_listen),
+    DYN_CFG_STR("feed-listen", "tcp://127.0.0.1:0",
+                "nng REP url of the change feed's cursor (ReadChanges, RegisterConsumer; port 0: "
+                "a free one, advertised in etcd; '' = off)",
+                &cfg.feed_listen),
     DYN_CFG_STR("data-dir", "./data/storage", "WiredTiger home", &cfg.data_dir),
     DYN_CFG_STR("etcd", "127.0.0.1:2379", "etcd client endpoint", &cfg.etcd),
     DYN_CFG_STR("node-id", "", "node id (default: kept in <data-dir>/NODE_ID)", &cfg.node_id),
@@ -115,6 +124,7 @@ main(int argc, char **argv)
     dyn_meta *meta = NULL;
     int rc, port = 0, http_port = 0;
     char addr[300], kv_home[1100];
+    char *feed_pub = NULL, *feed_cursor = NULL;
     dyn_err e;
 
     dyn_log_init("storage", DYN_LOG_INFO);
@@ -174,12 +184,17 @@ main(int argc, char **argv)
         snprintf(addr, sizeof addr, "%.*s:%d", hl, cfg.listen, port);
     }
 
+    if ((e = storage_feed_start(st, srv, cfg.feed_pub_listen, cfg.feed_listen, addr, &feed_pub,
+                                &feed_cursor)) != DYN_OK)
+        goto out;   /* logged (STORAGE-FEED-LISTEN) */
+
     /* Register in etcd with a liveness lease; the router and controller read /dyne/nodes/. */
     if ((meta = dyn_meta_open(cfg.etcd)) == NULL) {
         dyn_log(DYN_LOG_ERROR, "STORAGE-ETCD", "endpoint=%s", cfg.etcd);
         goto out;
     }
-    if ((e = storage_register(meta, cfg.node_id, addr, cfg.lease_ttl)) != DYN_OK) {
+    if ((e = storage_register(meta, cfg.node_id, addr, feed_pub, feed_cursor, cfg.lease_ttl)) !=
+        DYN_OK) {
         dyn_log(DYN_LOG_ERROR, "STORAGE-REGISTER", "etcd=%s err=%s", cfg.etcd, dyn_err_name(e));
         goto out;
     }
@@ -189,6 +204,7 @@ main(int argc, char **argv)
     dyn_log(DYN_LOG_INFO, "STORAGE-STOP", "node=%s", cfg.node_id);
     rc = 0;
 out:
+    storage_feed_stop_cursor();   /* its handlers run on srv */
     if (srv != NULL)
         dyn_rpc_server_free(srv);
     if (meta != NULL)
@@ -198,5 +214,8 @@ out:
     storage_free(st);
     if (kv != NULL)
         dyn_kv_close(kv);
+    storage_feed_stop();   /* after the last commit's notice */
+    free(feed_pub);
+    free(feed_cursor);
     return rc;
 }

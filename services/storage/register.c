@@ -1,6 +1,7 @@
-/* services/storage -- the node's registration in etcd: /dyne/nodes/<id> -> NodeMeta, attached
- * to a liveness lease kept alive in the background. If the lease is lost (etcd unreachable for
- * longer than its TTL), the node registers again with a new lease. */
+/* services/storage -- the node's registration in etcd: /dyne/nodes/<id> -> NodeMeta (its gRPC
+ * and change feed addresses), attached to a liveness lease kept alive in the background. If the
+ * lease is lost (etcd unreachable for longer than its TTL), the node registers again with a new
+ * lease. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 typedef struct registration {
     dyn_meta *meta;
     char *node_id, *addr;
+    char *feed_pub, *feed_cursor;   /* NULL: not advertised */
     int64_t ttl_s;
     double started;
 } registration;
@@ -39,7 +41,7 @@ static dyn_err
 register_once(void)
 {
     Dyne__Internal__NodeMeta nm = DYNE__INTERNAL__NODE_META__INIT;
-    uint8_t buf[512];
+    uint8_t buf[1024];
     char key[128];
     int64_t lease = 0;
     dyn_err rc;
@@ -48,6 +50,8 @@ register_once(void)
     nm.addr = reg.addr;
     nm.has_started = true;
     nm.started = reg.started;
+    nm.feed_pub_url = reg.feed_pub;
+    nm.feed_cursor_url = reg.feed_cursor;
     size_t len = dyne__internal__node_meta__get_packed_size(&nm);
     if (len > sizeof buf)
         return DYN_EVALIDATION;
@@ -61,7 +65,8 @@ register_once(void)
 }
 
 dyn_err
-storage_register(dyn_meta *meta, const char *node_id, const char *addr, int ttl_s)
+storage_register(dyn_meta *meta, const char *node_id, const char *addr, const char *feed_pub_url,
+                 const char *feed_cursor_url, int ttl_s)
 {
     struct timespec ts;
     dyn_err rc = DYN_EUNAVAIL;
@@ -70,6 +75,8 @@ storage_register(dyn_meta *meta, const char *node_id, const char *addr, int ttl_
     reg.meta = meta;
     reg.node_id = dyn_xstrdup(node_id);
     reg.addr = dyn_xstrdup(addr);
+    reg.feed_pub = feed_pub_url ? dyn_xstrdup(feed_pub_url) : NULL;
+    reg.feed_cursor = feed_cursor_url ? dyn_xstrdup(feed_cursor_url) : NULL;
     reg.ttl_s = ttl_s > 0 ? ttl_s : 10;
     reg.started = (double)ts.tv_sec;
     /* etcd may come up a moment after us (the launcher starts everything at once) */

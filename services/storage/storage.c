@@ -374,6 +374,7 @@ h_drop_partition(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage
             rc = storage_lsi_tables_drop(st->kv, p->id, p->def->n_lsis);
         dyn_log(DYN_LOG_INFO, "STORAGE-PARTITION-DROP", "partition=%s rc=%s", p->id,
                 dyn_err_name(rc));
+        storage_feed_forget(p->id);
         partition_free(p);
     }
     if (rc != DYN_OK)
@@ -839,6 +840,9 @@ write_done(void *arg, dyn_err rc)
             dyn_rpc_call_set_error_detail(w->call, &d->base);
         }
     }
+    /* durable now: the change feed may tell consumers (coalesced, off this thread) */
+    if (rc == DYN_OK && w->lsn != 0)
+        storage_feed_notify(w->table + 2, w->lsn);
     dyn_rpc_call_finish(w->call, rc, rc == DYN_OK ? resp : NULL, msg);
 }
 

@@ -59,8 +59,26 @@ extern const dyn_rpc_method storage_methods[];
 dyn_err storage_log_start(storage *st, int64_t retention_s);
 void storage_log_stop(void);
 
-/* Registers the node in etcd (/dyne/nodes/<node_id> -> NodeMeta{addr}) under a lease of ttl_s
- * seconds kept alive in the background; re-registers if the lease is lost. meta is borrowed
- * for the life of the process. */
-dyn_err storage_register(dyn_meta *meta, const char *node_id, const char *addr, int ttl_s);
+/* Registers the node in etcd (/dyne/nodes/<node_id> -> NodeMeta{addr, feed_pub_url,
+ * feed_cursor_url}; a NULL url is left out) under a lease of ttl_s seconds kept alive in the background; re-registers if the
+ * lease is lost. meta is borrowed for the life of the process; the strings are copied. */
+dyn_err storage_register(dyn_meta *meta, const char *node_id, const char *addr,
+                         const char *feed_pub_url, const char *feed_cursor_url, int ttl_s);
+
+/* The change feed (feed.c, libs/feed). Start after dyn_rpc_server_start (the cursor server runs
+ * ReadChanges / RegisterConsumer as local calls of srv): a publisher on pub_listen seeded with
+ * every partition's newest LSN, and a cursor server on cursor_listen; either "" = off. On DYN_OK
+ * *pub_url / *cursor_url (heap, NULL when off) are the urls to advertise: bound ports, and a
+ * wildcard host replaced by grpc_addr's. Stop the cursor before dyn_rpc_server_free, the
+ * publisher after dyn_kv_close (the write path notifies until then). One per process. */
+dyn_err storage_feed_start(storage *st, dyn_rpc_server *srv, const char *pub_listen,
+                           const char *cursor_listen, const char *grpc_addr, char **pub_url,
+                           char **cursor_url);
+void storage_feed_stop_cursor(void);
+void storage_feed_stop(void);
+/* From the write path once a commit is durable: partition reached lsn. Cheap; a no-op while the
+ * feed is off. */
+void storage_feed_notify(const char *partition, uint64_t lsn);
+/* A dropped partition: no more announcements. */
+void storage_feed_forget(const char *partition);
 #endif /* DYN_SERVICES_STORAGE_STORAGE_H */

@@ -3,7 +3,7 @@
 # and runs each for N seconds (default 30) on a scratch copy of its seed corpus. Crashing inputs
 # are kept in tests/fuzz/crashes/<target>/. One summary line per target, then "N passed, M failed";
 # exit status 0 only if every target ran clean.
-#   tests/fuzz/run.sh [seconds-per-target] [target...]     targets: num item expr keycodec ddbjson
+#   tests/fuzz/run.sh [seconds-per-target] [target...]     targets: num item expr keycodec ddbjson feed
 # Env: DYN_FUZZ_JOBS (targets run at once, default 1), DYN_FUZZ_OUTPUT_BASE.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.."
 secs=${1:-30}
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(num item expr keycodec ddbjson)
+[[ ${#targets[@]} -gt 0 ]] || targets=(num item expr keycodec ddbjson feed)
 jobs=${DYN_FUZZ_JOBS:-1}
 obase=${DYN_FUZZ_OUTPUT_BASE:-$HOME/.cache/dyne-fuzz}
 
