@@ -9,6 +9,6 @@ if [[ ! -d $here/node_modules/dynalite || $here/package-lock.json -nt $here/node
 fi
 ob=${DYNE_BENCH_OUTPUT_BASE:-/tmp/bzl-bench-http}
 (cd "$root" && bazel --output_base="$ob" build -c opt --color=no --curses=no --symlink_prefix=/ \
-  //services/router //services/storage //services/controller //bench/loadgen >&2)
+  //services/router //services/storage //services/controller //services/indexer //bench/loadgen >&2)
 bin=$(cd "$root" && bazel --output_base="$ob" info -c opt bazel-bin 2>/dev/null)
 exec /usr/bin/python3 "$here/paths.py" --bin-dir "$bin" "$@"

@@ -22,7 +22,7 @@ fi
 
 ob=${DYNE_BENCH_OUTPUT_BASE:-/tmp/bzl-bench-http}
 (cd "$root" && bazel --output_base="$ob" build -c opt --color=no --curses=no --symlink_prefix=/ \
-  //services/router //services/storage //services/controller >&2)
+  //services/router //services/storage //services/controller //services/indexer >&2)
 bin=$(cd "$root" && bazel --output_base="$ob" info -c opt bazel-bin 2>/dev/null)
 
 # python3-grpcio (needed by tests/harness/dyne_harness.py) is Debian's

@@ -10,6 +10,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 ob=${DYNE_BENCH_OUTPUT_BASE:-/tmp/bzl-bench-scaleout}
 (cd "$root" && bazel --output_base="$ob" build -c opt --color=no --curses=no --symlink_prefix=/ \
-  //services/router //services/storage //services/controller //bench/loadgen >&2)
+  //services/router //services/storage //services/controller //services/indexer //bench/loadgen >&2)
 bin=$(cd "$root" && bazel --output_base="$ob" info -c opt bazel-bin 2>/dev/null)
 exec /usr/bin/python3 "$here/bench.py" --bin-dir "$bin" "$@"

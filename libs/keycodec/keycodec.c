@@ -361,3 +361,70 @@ dyn_keycodec_item_key_decode(dyn_arena *a, const unsigned char *key, size_t len,
         *sk = s;
     return DYN_OK;
 }
+
+dyn_err
+dyn_keycodec_gsi_key(dyn_arena *a, const Dyne__V1__AttributeValue *ipk,
+                     const Dyne__V1__AttributeValue *isk, const Dyne__V1__AttributeValue *tpk,
+                     const Dyne__V1__AttributeValue *tsk, unsigned char **key, size_t *len)
+{
+    unsigned char *buf = NULL;
+    size_t blen = 0, cap = 0;
+    uint64_t h;
+    dyn_err rc;
+
+    /* As dyn_keycodec_item_key, in one buffer: ipk is encoded (validated) before it is hashed. */
+    if ((rc = buf_reserve(a, &buf, &blen, &cap, DYN_KEYCODEC_HASH_LEN + 128)) != DYN_OK)
+        return rc;
+    blen = DYN_KEYCODEC_HASH_LEN;
+    if ((rc = dyn_keycodec_append(a, &buf, &blen, &cap, ipk)) != DYN_OK)
+        return rc;
+    if (isk != NULL && (rc = dyn_keycodec_append(a, &buf, &blen, &cap, isk)) != DYN_OK)
+        return rc;
+    if ((rc = dyn_keycodec_append(a, &buf, &blen, &cap, tpk)) != DYN_OK)
+        return rc;
+    if (tsk != NULL && (rc = dyn_keycodec_append(a, &buf, &blen, &cap, tsk)) != DYN_OK)
+        return rc;
+    h = dyn_keycodec_hash(ipk);
+    for (int i = 0; i < DYN_KEYCODEC_HASH_LEN; i++)
+        buf[i] = (unsigned char)(h >> (56 - 8 * i));
+    *key = buf;
+    *len = blen;
+    return DYN_OK;
+}
+
+dyn_err
+dyn_keycodec_gsi_key_decode(dyn_arena *a, const unsigned char *key, size_t len,
+                            dyn_key_type ipk_t, bool has_isk, dyn_key_type isk_t,
+                            dyn_key_type tpk_t, bool has_tsk, dyn_key_type tsk_t,
+                            Dyne__V1__AttributeValue **ipk, Dyne__V1__AttributeValue **isk,
+                            Dyne__V1__AttributeValue **tpk, Dyne__V1__AttributeValue **tsk)
+{
+    Dyne__V1__AttributeValue *ip = NULL, *is = NULL, *tp = NULL, *ts = NULL;
+    size_t off = DYN_KEYCODEC_HASH_LEN;
+    uint64_t h = 0;
+    dyn_err rc;
+
+    if (len < DYN_KEYCODEC_HASH_LEN)
+        return DYN_EINTERNAL;
+    if ((rc = dyn_keycodec_decode_value(a, key, len, &off, ipk_t, &ip)) != DYN_OK)
+        return rc;
+    if (has_isk && (rc = dyn_keycodec_decode_value(a, key, len, &off, isk_t, &is)) != DYN_OK)
+        return rc;
+    if ((rc = dyn_keycodec_decode_value(a, key, len, &off, tpk_t, &tp)) != DYN_OK)
+        return rc;
+    if (has_tsk && (rc = dyn_keycodec_decode_value(a, key, len, &off, tsk_t, &ts)) != DYN_OK)
+        return rc;
+    if (off != len)
+        return DYN_EINTERNAL;
+    for (int i = 0; i < DYN_KEYCODEC_HASH_LEN; i++)
+        h = h << 8 | key[i];
+    if (h != dyn_keycodec_hash(ip))
+        return DYN_EINTERNAL;
+    *ipk = ip;
+    if (isk != NULL)
+        *isk = is;
+    *tpk = tp;
+    if (tsk != NULL)
+        *tsk = ts;
+    return DYN_OK;
+}

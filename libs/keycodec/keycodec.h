@@ -65,4 +65,27 @@ dyn_err dyn_keycodec_item_key_decode(dyn_arena *a, const unsigned char *key, siz
                                      dyn_key_type pk_type, bool has_sk, dyn_key_type sk_type,
                                      Dyne__V1__AttributeValue **pk,
                                      Dyne__V1__AttributeValue **sk);
+/* A global secondary index entry's key (docs/decisions.md, "Global secondary indexes"):
+ * be64(hash(ipk)) || enc(ipk) [|| enc(isk)] || enc(tpk) [|| enc(tsk)], i.e.
+ * dyn_keycodec_item_key(ipk, isk) followed by the base item's table key, so it is unique per base
+ * item and grouped and ordered by the index key. isk NULL: a hash-only index; tsk NULL: a
+ * hash-only table. *key is owned by the arena. Errors as dyn_keycodec_append. */
+dyn_err dyn_keycodec_gsi_key(dyn_arena *a, const Dyne__V1__AttributeValue *ipk,
+                             const Dyne__V1__AttributeValue *isk,
+                             const Dyne__V1__AttributeValue *tpk,
+                             const Dyne__V1__AttributeValue *tsk, unsigned char **key,
+                             size_t *len);
+
+/* Inverse of dyn_keycodec_gsi_key: decodes the index keys (isk when has_isk) and the table keys
+ * (tsk when has_tsk) into AttributeValues in arena a (N in canonical text); *isk / *tsk are set
+ * to NULL when absent (isk and tsk may be NULL pointers then). DYN_EINTERNAL if the key is
+ * malformed, has bytes left over, or its hash prefix does not match the decoded ipk; DYN_ENOMEM
+ * past the arena cap. The outputs are set only on DYN_OK. */
+dyn_err dyn_keycodec_gsi_key_decode(dyn_arena *a, const unsigned char *key, size_t len,
+                                    dyn_key_type ipk_t, bool has_isk, dyn_key_type isk_t,
+                                    dyn_key_type tpk_t, bool has_tsk, dyn_key_type tsk_t,
+                                    Dyne__V1__AttributeValue **ipk,
+                                    Dyne__V1__AttributeValue **isk,
+                                    Dyne__V1__AttributeValue **tpk,
+                                    Dyne__V1__AttributeValue **tsk);
 #endif /* DYN_LIBS_KEYCODEC_KEYCODEC_H */

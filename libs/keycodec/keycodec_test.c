@@ -605,6 +605,82 @@ test_arena_cap(void)
     dyn_arena_fini(&a);
 }
 
+/* GSI entry keys: item_key(ipk, isk) then enc(tpk) [enc(tsk)]; round trips for every shape,
+ * ordered by the index key then the table key; malformed keys refused. */
+static void
+test_gsi_keys(void)
+{
+    static const dyn_key_type types[] = { DYN_KEY_S, DYN_KEY_N, DYN_KEY_B };
+    dyn_arena a;
+    int failures = 0;
+
+    rng_state = SEED ^ 0x9510;
+    dyn_arena_init(&a, 64u << 20);
+    for (int shape = 0; shape < 4; shape++) {
+        bool has_isk = shape & 1, has_tsk = shape & 2;
+        for (int i = 0; i < 400; i++) {
+            dyn_key_type t[4] = { types[rnd_below(3)], types[rnd_below(3)], types[rnd_below(3)],
+                                  types[rnd_below(3)] };
+            Dyne__V1__AttributeValue v[4], *ip, *is = (void *)&a, *tp, *ts = (void *)&a;
+            unsigned char *key, *ikey, *tenc, *tsenc;
+            size_t klen, ilen, tlen, tslen = 0;
+
+            for (int k = 0; k < 4; k++)
+                v[k] = rand_value(&a, t[k]);
+            DT_OK(dyn_keycodec_gsi_key(&a, &v[0], has_isk ? &v[1] : NULL, &v[2],
+                                       has_tsk ? &v[3] : NULL, &key, &klen));
+            /* the documented layout */
+            DT_OK(dyn_keycodec_item_key(&a, &v[0], has_isk ? &v[1] : NULL, &ikey, &ilen));
+            tenc = enc(&a, &v[2], &tlen);
+            tsenc = has_tsk ? enc(&a, &v[3], &tslen) : NULL;
+            if ((klen != ilen + tlen + tslen || memcmp(key, ikey, ilen) != 0 ||
+                 memcmp(key + ilen, tenc, tlen) != 0 ||
+                 (has_tsk && memcmp(key + ilen + tlen, tsenc, tslen) != 0)) &&
+                failures++ < 5)
+                DT_FAIL_("gsi key layout, shape %d row %d", shape, i);
+            DT_OK(dyn_keycodec_gsi_key_decode(&a, key, klen, t[0], has_isk, t[1], t[2], has_tsk,
+                                              t[3], &ip, &is, &tp, &ts));
+            if ((!value_eq(ip, &v[0]) || (has_isk ? !value_eq(is, &v[1]) : is != NULL) ||
+                 !value_eq(tp, &v[2]) || (has_tsk ? !value_eq(ts, &v[3]) : ts != NULL)) &&
+                failures++ < 5)
+                DT_FAIL_("gsi key round trip, shape %d row %d", shape, i);
+            /* every truncation and one trailing byte fail */
+            for (size_t n = 0; n < klen; n++)
+                DT_ERR(dyn_keycodec_gsi_key_decode(&a, key, n, t[0], has_isk, t[1], t[2], has_tsk,
+                                                   t[3], &ip, &is, &tp, &ts),
+                       DYN_EINTERNAL);
+            {
+                unsigned char *longer = dyn_arena_alloc(&a, klen + 1);
+                memcpy(longer, key, klen);
+                longer[klen] = 0x01;
+                DT_ERR(dyn_keycodec_gsi_key_decode(&a, longer, klen + 1, t[0], has_isk, t[1],
+                                                   t[2], has_tsk, t[3], &ip, &is, &tp, &ts),
+                       DYN_EINTERNAL);
+                longer[3] ^= 0x40;   /* the hash prefix no longer matches */
+                DT_ERR(dyn_keycodec_gsi_key_decode(&a, longer, klen, t[0], has_isk, t[1], t[2],
+                                                   has_tsk, t[3], &ip, &is, &tp, &ts),
+                       DYN_EINTERNAL);
+            }
+        }
+    }
+    {
+        /* Equal index keys group together, ordered by the table key. */
+        Dyne__V1__AttributeValue ipk = val_s("g"), isk = val_n("5"), t1 = val_s("a"),
+                                 t2 = val_s("b"), isk2 = val_n("6"), bad = val_n("x");
+        unsigned char *k1, *k2, *k3, *kb = NULL;
+        size_t l1, l2, l3, lb = 0;
+        DT_OK(dyn_keycodec_gsi_key(&a, &ipk, &isk, &t2, NULL, &k1, &l1));
+        DT_OK(dyn_keycodec_gsi_key(&a, &ipk, &isk, &t1, NULL, &k2, &l2));
+        DT_OK(dyn_keycodec_gsi_key(&a, &ipk, &isk2, &t1, NULL, &k3, &l3));
+        DT_TRUE(bytes_cmp(k2, l2, k1, l1) < 0);
+        DT_TRUE(bytes_cmp(k1, l1, k3, l3) < 0);
+        DT_ERR(dyn_keycodec_gsi_key(&a, &ipk, NULL, &bad, NULL, &kb, &lb), DYN_EVALIDATION);
+        DT_ERR(dyn_keycodec_gsi_key(&a, &bad, NULL, &t1, NULL, &kb, &lb), DYN_EVALIDATION);
+        DT_TRUE(kb == NULL);
+    }
+    dyn_arena_fini(&a);
+}
+
 DT_MAIN({ "golden bytes", test_golden_bytes },
         { "equal numbers in any syntax encode and hash alike", test_equal_numbers_encode_alike },
         { "hash of canonical bytes", test_hash_of_canonical_bytes },
@@ -614,4 +690,4 @@ DT_MAIN({ "golden bytes", test_golden_bytes },
         { "begins_with prefix", test_prefix },
         { "append grows the buffer and concatenates", test_append_grows_and_concatenates },
         { "invalid values", test_invalid_values }, { "malformed keys", test_malformed_keys },
-        { "arena cap", test_arena_cap })
+        { "arena cap", test_arena_cap }, { "gsi keys", test_gsi_keys })

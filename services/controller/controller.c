@@ -97,8 +97,8 @@ controller_main(void *arg)
         bool dirty = c->dirty;
         pthread_mutex_unlock(&c->mu);
 
-        int64_t epoch = controller_elect_step(c->elect);
-        leader_gauge(controller_elect_epoch(c->elect));
+        int64_t epoch = dyn_elect_step(c->elect);
+        leader_gauge(dyn_elect_epoch(c->elect));
         if (epoch != led) {
             if (epoch != 0)
                 dyn_rpc_counter_add(dyn_rpc_counter_get("dyn_controller_elections_won_total", "",
@@ -167,7 +167,7 @@ controller_new(dyn_meta *meta, const controller_opts *o, controller **out)
     pthread_condattr_destroy(&ca);
     leader_gauge(0);
     controller_tables_gauge_clear();
-    c->elect = controller_elect_new(meta, CONTROLLER_LEADER_KEY, c->opts.node_id,
+    c->elect = dyn_elect_new(meta, CONTROLLER_LEADER_KEY, c->opts.node_id,
                                     c->opts.lease_ttl_s, wake, c);
     c->tables_watch = dyn_meta_watch_start(meta, CONTROLLER_TABLES_PREFIX, 0, changed, c);
     c->nodes_watch = dyn_meta_watch_start(meta, CONTROLLER_NODES_PREFIX, 0, changed, c);
@@ -190,7 +190,7 @@ controller_free(controller *c)
     dyn_meta_watch_stop(c->tables_watch);
     dyn_meta_watch_stop(c->nodes_watch);
     leader_gauge(0);   /* before the key goes: never two instances reporting 1 */
-    controller_elect_free(c->elect);
+    dyn_elect_free(c->elect);
     for (controller_client *e = c->clients, *next; e != NULL; e = next) {
         next = e->next;
         dyn_rpc_client_free(e->client);
@@ -207,6 +207,11 @@ controller_free(controller *c)
         next = s->next;
         free(s->node_id);
         free(s);
+    }
+    for (controller_made *x = c->made, *next; x != NULL; x = next) {
+        next = x->next;
+        free(x->key);
+        free(x);
     }
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);

@@ -1,7 +1,7 @@
 /* services/controller -- the control plane ("autoadmin"): one acting instance at a time, elected
  * on an etcd lease, drives table lifecycles in the catalog (CREATING -> ACTIVE, UPDATING ->
  * ACTIVE, DELETING -> gone) and places partitions over the live storage nodes. plan.c holds the
- * pure rules (partition count, hash ranges, placement), elect.c the election, reconcile.c the
+ * pure rules (partition count, hash ranges, placement), libs/elect the election, reconcile.c the
  * table state machine, controller.c the thread that runs them; main.c the flags and wiring. */
 #ifndef DYN_SERVICES_CONTROLLER_CONTROLLER_H
 #define DYN_SERVICES_CONTROLLER_CONTROLLER_H
@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "libs/err/err.h"
+#include "libs/elect/elect.h"
 #include "libs/meta/meta.h"
 
 /* ---- plan.c: how many partitions, which hash ranges, which nodes ---- */
@@ -36,6 +37,12 @@ struct Dyne__V1__TableDescription;
  * no description: one partition's worth). */
 void controller_capacity_of(const struct Dyne__V1__TableDescription *d, controller_capacity *out);
 
+/* The capacity of GSI `index` of the table d describes: the index's own provisioned RCU/WCU, or
+ * on demand's baseline when the table is PAY_PER_REQUEST, either raised by the index's warm
+ * throughput (NULL d or no such index: one partition's worth). */
+void controller_gsi_capacity_of(const struct Dyne__V1__TableDescription *d, const char *index,
+                                controller_capacity *out);
+
 /* max(ceil(read/3000), ceil(write/1000), ceil(size/10 GB), 1), capped at max_parts (>= 1). */
 uint32_t controller_partition_count(const controller_capacity *c, uint32_t max_parts);
 
@@ -56,40 +63,6 @@ typedef struct controller_node {
  * node that joined empty takes new partitions first). out[k] is the index in nodes of partition
  * k's node. nn must be >= 1. */
 void controller_place(controller_node *nodes, size_t nn, size_t n, size_t *out);
-
-/* ---- elect.c: one leader among the controllers ---- */
-
-typedef struct controller_elect controller_elect;   /* opaque */
-/* Runs (on libs/meta's threads) when the election may have changed: the leader key was deleted,
- * or our lease was lost; `leading` says whether we still lead. Must not block. */
-typedef void (*controller_wake_fn)(void *arg, bool leading);
-
-/* An elector for `key` (e.g. "/dyne/controller/leader"), writing `id` as the key's value while
- * it leads, under a lease of ttl_s seconds kept alive in the background. Watches the key at
- * once; campaigns only in controller_elect_step. m is borrowed and must outlive the elector;
- * key and id are copied. Owned: controller_elect_free. */
-controller_elect *controller_elect_new(dyn_meta *m, const char *key, const char *id, int ttl_s,
-                                       controller_wake_fn wake, void *arg);
-/* One round, blocking on etcd: takes a new lease if ours is missing or lost, and campaigns
- * (creates the key under our lease if nobody holds it) unless we already lead. Returns the
- * epoch: the leader key's create revision while we lead, 0 when we do not. One thread at a
- * time. */
-int64_t controller_elect_step(controller_elect *e);
-/* The epoch now, without etcd: 0 as soon as the lease is reported lost or the key deleted, so
- * a deposed leader stops acting at once. Thread-safe. */
-int64_t controller_elect_epoch(controller_elect *e);
-/* The compare that fences a write to this epoch: the leader key still has create revision
- * `epoch`. Put it in every catalog transaction (dyn_meta_txn); it fails once anybody else
- * could lead. */
-dyn_meta_cmp controller_elect_fence(const controller_elect *e, int64_t epoch);
-/* Our lease (0 = none); for tests. */
-int64_t controller_elect_lease(controller_elect *e);
-/* Gives leadership up at once: deletes the key if it is still ours (so a follower takes over
- * without waiting for the lease to expire) and revokes the lease. The elector may campaign
- * again in a later step. */
-void controller_elect_resign(controller_elect *e);
-/* Stops the watch, resigns, frees. NULL is fine. */
-void controller_elect_free(controller_elect *e);
 
 /* ---- controller.c: the service ---- */
 

@@ -38,10 +38,16 @@ typedef struct controller_size {     /* a node's bytes, summed from PartitionSta
     struct controller_size *next;
 } controller_size;
 
+typedef struct controller_made {     /* a GSI partition this instance has created */
+    char *key;                       /* owned: "<partition id>@<node id>" */
+    bool seen;                       /* its index was still CREATING at this pass */
+    struct controller_made *next;
+} controller_made;
+
 struct controller {
     dyn_meta *meta;                  /* borrowed */
     controller_opts opts;            /* node_id owned */
-    controller_elect *elect;         /* owned */
+    dyn_elect *elect;         /* owned */
     dyn_meta_watch *tables_watch, *nodes_watch;   /* owned */
     pthread_t thread;
     pthread_mutex_t mu;
@@ -53,6 +59,10 @@ struct controller {
     controller_client *clients;
     controller_track *tracks;
     controller_size *sizes;
+    /* GSI partitions created since this instance started (an index stays CREATING until the
+     * indexer's backfill ends, so its status cannot say; a successor creates them again, which
+     * CreatePartition allows) */
+    controller_made *made;
 };
 
 int64_t controller_now_ms(void);   /* monotonic */

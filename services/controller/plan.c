@@ -30,6 +30,35 @@ controller_capacity_of(const Dyne__V1__TableDescription *d, controller_capacity 
         out->write_units = w->writeunitspersecond;
 }
 
+void
+controller_gsi_capacity_of(const Dyne__V1__TableDescription *d, const char *index,
+                           controller_capacity *out)
+{
+    const Dyne__V1__GlobalSecondaryIndexDescription *g = NULL;
+
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; d != NULL && index != NULL && i < d->n_globalsecondaryindexes; i++)
+        if (d->globalsecondaryindexes[i]->indexname != NULL &&
+            strcmp(d->globalsecondaryindexes[i]->indexname, index) == 0)
+            g = d->globalsecondaryindexes[i];
+    if (g == NULL)
+        return;
+    out->on_demand = d->billingmodesummary != NULL && d->billingmodesummary->billingmode != NULL &&
+                     strcmp(d->billingmodesummary->billingmode, "PAY_PER_REQUEST") == 0;
+    if (out->on_demand) {
+        out->read_units = CONTROLLER_ON_DEMAND_READ_UNITS;
+        out->write_units = CONTROLLER_ON_DEMAND_WRITE_UNITS;
+    } else if (g->provisionedthroughput != NULL) {
+        out->read_units = g->provisionedthroughput->readcapacityunits;
+        out->write_units = g->provisionedthroughput->writecapacityunits;
+    }
+    const Dyne__V1__GlobalSecondaryIndexWarmThroughputDescription *w = g->warmthroughput;
+    if (w != NULL && w->has_readunitspersecond && w->readunitspersecond > out->read_units)
+        out->read_units = w->readunitspersecond;
+    if (w != NULL && w->has_writeunitspersecond && w->writeunitspersecond > out->write_units)
+        out->write_units = w->writeunitspersecond;
+}
+
 static uint64_t
 ceil_div(int64_t v, int64_t per)
 {

@@ -147,6 +147,49 @@ test_count_without_capacity(void)
     DT_EQ_INT(ct_count(false, -5, -5, -1, 256), 1);
 }
 
+static void
+test_count_gsi(void)
+{
+    Dyne__V1__GlobalSecondaryIndexDescription g, *gs[1] = { &g };
+    Dyne__V1__ProvisionedThroughputDescription gpt;
+    Dyne__V1__GlobalSecondaryIndexWarmThroughputDescription gw;
+    controller_capacity c;
+    ct_desc t;
+
+    /* the index's own throughput counts, not the table's */
+    ct_desc_init(&t, false, 40000, 40000);
+    dyne__v1__global_secondary_index_description__init(&g);
+    dyne__v1__provisioned_throughput_description__init(&gpt);
+    dyne__v1__global_secondary_index_warm_throughput_description__init(&gw);
+    g.indexname = "ix";
+    gpt.has_readcapacityunits = gpt.has_writecapacityunits = true;
+    gpt.readcapacityunits = 6000;
+    gpt.writecapacityunits = 5;
+    g.provisionedthroughput = &gpt;
+    t.d.n_globalsecondaryindexes = 1;
+    t.d.globalsecondaryindexes = gs;
+    controller_gsi_capacity_of(&t.d, "ix", &c);
+    DT_EQ_INT(controller_partition_count(&c, 256), 2);
+    /* its warm throughput raises it */
+    gw.has_writeunitspersecond = true;
+    gw.writeunitspersecond = 3000;
+    g.warmthroughput = &gw;
+    controller_gsi_capacity_of(&t.d, "ix", &c);
+    DT_EQ_INT(controller_partition_count(&c, 256), 3);
+    /* on demand: the baseline, whatever provisioned figures are left */
+    ct_desc_init(&t, true, 0, 0);
+    t.d.n_globalsecondaryindexes = 1;
+    t.d.globalsecondaryindexes = gs;
+    g.warmthroughput = NULL;
+    controller_gsi_capacity_of(&t.d, "ix", &c);
+    DT_EQ_INT(controller_partition_count(&c, 256), 4);
+    /* an unknown index: one partition */
+    controller_gsi_capacity_of(&t.d, "other", &c);
+    DT_EQ_INT(controller_partition_count(&c, 256), 1);
+    controller_gsi_capacity_of(NULL, "ix", &c);
+    DT_EQ_INT(controller_partition_count(&c, 256), 1);
+}
+
 /* ---- hash ranges ---- */
 
 static void
@@ -250,6 +293,7 @@ DT_MAIN({ "count: provisioned", test_count_provisioned },
         { "count: warm throughput raises only", test_count_warm_throughput_raises_only },
         { "count: size and cap", test_count_size_and_cap },
         { "count: no capacity given", test_count_without_capacity },
+        { "count: a GSI's own capacity", test_count_gsi },
         { "ranges: exact cuts", test_ranges_exact },
         { "ranges: tile 2^64 evenly", test_ranges_tile },
         { "place: spreads over empty nodes", test_place_spreads_over_empty_nodes },

@@ -6,6 +6,11 @@
  *   UPDATING                  -> ACTIVE (the settings are already in the catalog)
  *   DELETING                  -> DropPartition on each live node (absent is fine), partitions
  *                                on dead nodes recorded as orphans; then the key is deleted
+ * and, once the table's own partitions exist (ACTIVE, UPDATING), each global secondary index:
+ *   CREATING, no partitions   -> its plan written (count from the index's capacity)
+ *   CREATING with partitions  -> re-placed off dead nodes while nothing is backfilled;
+ *                                CreatePartition{gsi} on each (the indexer makes it ACTIVE)
+ *   DELETING                  -> its partitions dropped (orphans as above), then its GsiMeta
  * and orphans are dropped once their node is live again. Every catalog write is a transaction
  * fenced on the leader epoch and on the table's mod revision. */
 #include <inttypes.h>
@@ -28,6 +33,7 @@
 
 typedef Dyne__Internal__TableMeta table_meta;
 typedef Dyne__Internal__PartitionMeta part_meta;
+typedef Dyne__Internal__GsiMeta gsi_meta;
 
 typedef struct pass {
     controller *c;
@@ -88,7 +94,7 @@ controller_tables_gauge_clear(void)
 static bool
 leading(const pass *p)
 {
-    return controller_elect_epoch(p->c->elect) == p->epoch;
+    return dyn_elect_epoch(p->c->elect) == p->epoch;
 }
 
 static ssize_t
@@ -120,7 +126,7 @@ static dyn_err
 fenced(pass *p, const char *key, int64_t rev, const writes *ws, int64_t *new_rev)
 {
     dyn_meta_cmp cmps[2] = {
-        controller_elect_fence(p->c->elect, p->epoch),
+        dyn_elect_fence(p->c->elect, p->epoch),
         { .key = key, .target = DYN_META_CMP_MOD, .op = DYN_META_EQ, .rev = rev },
     };
     bool ok = false;
@@ -204,14 +210,45 @@ nodes_load(pass *p)
 /* Every partition the catalog puts on a live node counts towards it: DELETING tables hold
  * their data until dropped, CREATING ones will soon. */
 static void
+parts_count(pass *p, part_meta *const *parts, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        ssize_t j = node_find(p, parts[k]->node_id);
+        if (j >= 0)
+            p->nodes[j].partitions++;
+    }
+}
+
+static void
 nodes_count(pass *p)
 {
-    for (size_t t = 0; t < p->nt; t++)
-        for (size_t k = 0; k < p->tables[t]->n_partitions; k++) {
-            ssize_t j = node_find(p, p->tables[t]->partitions[k]->node_id);
-            if (j >= 0)
-                p->nodes[j].partitions++;
-        }
+    for (size_t t = 0; t < p->nt; t++) {
+        parts_count(p, p->tables[t]->partitions, p->tables[t]->n_partitions);
+        for (size_t g = 0; g < p->tables[t]->n_gsis; g++)
+            parts_count(p, p->tables[t]->gsis[g]->partitions, p->tables[t]->gsis[g]->n_partitions);
+    }
+}
+
+/* The bytes of the partitions among parts that node n holds. */
+static int64_t
+parts_size(pass *p, const controller_node *n, part_meta *const *parts, size_t np)
+{
+    int64_t sum = 0;
+
+    for (size_t k = 0; k < np; k++) {
+        const part_meta *pm = parts[k];
+        Dyne__Internal__PartitionStatsRequest q = DYNE__INTERNAL__PARTITION_STATS_REQUEST__INIT;
+        ProtobufCMessage *resp = NULL;
+        if (pm->node_id == NULL || strcmp(pm->node_id, n->id) != 0)
+            continue;
+        q.partition_id = pm->partition_id;
+        if (dyn_rpc_client_call(controller_storage(p->c, n->addr),
+                                "/dyne.internal.Storage/PartitionStats", &q.base,
+                                &dyne__internal__partition_stats_response__descriptor,
+                                p->c->opts.storage_deadline_ms, &p->a, &resp, NULL) == DYN_OK)
+            sum += ((Dyne__Internal__PartitionStatsResponse *)resp)->size_bytes;
+    }
+    return sum;
 }
 
 static controller_size *
@@ -248,22 +285,12 @@ nodes_size(pass *p)
             continue;
         }
         int64_t sum = 0;
-        for (size_t t = 0; t < p->nt; t++)
-            for (size_t k = 0; k < p->tables[t]->n_partitions; k++) {
-                const part_meta *pm = p->tables[t]->partitions[k];
-                Dyne__Internal__PartitionStatsRequest q =
-                    DYNE__INTERNAL__PARTITION_STATS_REQUEST__INIT;
-                ProtobufCMessage *resp = NULL;
-                if (pm->node_id == NULL || strcmp(pm->node_id, n->id) != 0)
-                    continue;
-                q.partition_id = pm->partition_id;
-                if (dyn_rpc_client_call(controller_storage(p->c, n->addr),
-                                        "/dyne.internal.Storage/PartitionStats", &q.base,
-                                        &dyne__internal__partition_stats_response__descriptor,
-                                        p->c->opts.storage_deadline_ms, &p->a, &resp,
-                                        NULL) == DYN_OK)
-                    sum += ((Dyne__Internal__PartitionStatsResponse *)resp)->size_bytes;
-            }
+        for (size_t t = 0; t < p->nt; t++) {
+            const table_meta *m = p->tables[t];
+            sum += parts_size(p, n, m->partitions, m->n_partitions);
+            for (size_t g = 0; g < m->n_gsis; g++)
+                sum += parts_size(p, n, m->gsis[g]->partitions, m->gsis[g]->n_partitions);
+        }
         s->bytes = n->bytes = sum;
         s->at_ms = now;
     }
@@ -345,20 +372,16 @@ description(pass *p, const table_meta *m)
     return dyne__v1__table_description__unpack(&p->al, m->description.len, m->description.data);
 }
 
-/* The partition map of a table that has none: count from its capacity, even hash ranges, each
- * on a live node by controller_place. Only m (in the arena) changes. */
+/* n partitions "<prefix>.<i>" with even hash ranges, each on a live node by controller_place,
+ * in the arena. */
 static dyn_err
-plan(pass *p, table_meta *m)
+plan_parts(pass *p, const char *prefix, uint32_t n, part_meta ***out)
 {
-    controller_capacity cap;
-    uint32_t n;
     size_t *where;
     part_meta **parts;
 
     if (p->nn == 0)
         return DYN_EUNAVAIL;
-    controller_capacity_of(description(p, m), &cap);
-    n = controller_partition_count(&cap, (uint32_t)p->c->opts.max_partitions);
     nodes_size(p);
     where = dyn_arena_alloc(&p->a, n * sizeof *where);
     parts = dyn_arena_alloc(&p->a, n * sizeof *parts);
@@ -370,13 +393,31 @@ plan(pass *p, table_meta *m)
         if (pm == NULL)
             return DYN_ENOMEM;
         dyne__internal__partition_meta__init(pm);
-        pm->partition_id = dyn_arena_printf(&p->a, "%s.%" PRIu32, m->table_id, i);
+        pm->partition_id = dyn_arena_printf(&p->a, "%s.%" PRIu32, prefix, i);
         pm->has_hash_start = pm->has_hash_end = true;
         controller_hash_range(n, i, &pm->hash_start, &pm->hash_end);
         pm->node_id = (char *)p->nodes[where[i]].id;
         pm->node_addr = (char *)p->nodes[where[i]].addr;
         parts[i] = pm;
     }
+    *out = parts;
+    return DYN_OK;
+}
+
+/* The partition map of a table that has none: count from its capacity, even hash ranges, each
+ * on a live node by controller_place. Only m (in the arena) changes. */
+static dyn_err
+plan(pass *p, table_meta *m)
+{
+    controller_capacity cap;
+    uint32_t n;
+    part_meta **parts;
+    dyn_err rc;
+
+    controller_capacity_of(description(p, m), &cap);
+    n = controller_partition_count(&cap, (uint32_t)p->c->opts.max_partitions);
+    if ((rc = plan_parts(p, m->table_id, n, &parts)) != DYN_OK)
+        return rc;
     m->partitions = parts;
     m->n_partitions = n;
     m->has_config_epoch = true;
@@ -388,17 +429,16 @@ plan(pass *p, table_meta *m)
     return DYN_OK;
 }
 
-/* Moves partitions planned on nodes that are no longer live (the table is still CREATING, so
- * they hold nothing) to live ones, recording each as an orphan of its old node in ws in case it
+/* Moves the partitions among parts planned on nodes that are no longer live (they hold nothing
+ * yet) to live ones when `move`, recording each as an orphan of its old node in ws in case it
  * was created there; also refreshes the address of nodes that came back on another one.
- * *changed: m needs writing. */
+ * *changed: the entry needs writing; *moved counts the moves. */
 static dyn_err
-replan_dead(pass *p, table_meta *m, writes *ws, bool *changed)
+replan_parts(pass *p, const char *table, part_meta **parts, size_t np, bool move, writes *ws,
+             bool *changed, size_t *moved)
 {
-    size_t moved = 0;
-
-    for (size_t k = 0; k < m->n_partitions; k++) {
-        part_meta *pm = m->partitions[k];
+    for (size_t k = 0; k < np; k++) {
+        part_meta *pm = parts[k];
         ssize_t j = node_find(p, pm->node_id);
         size_t to;
         if (j >= 0) {
@@ -408,6 +448,8 @@ replan_dead(pass *p, table_meta *m, writes *ws, bool *changed)
             }
             continue;
         }
+        if (!move)
+            continue;
         if (p->nn == 0)
             return DYN_EUNAVAIL;
         nodes_size(p);
@@ -419,12 +461,26 @@ replan_dead(pass *p, table_meta *m, writes *ws, bool *changed)
         writes_add(ws, DYN_META_OP_DELETE, orphan_key(p, p->nodes[to].id, pm->partition_id), NULL,
                    0);
         dyn_log(DYN_LOG_WARN, "CONTROLLER-REPLACE", "table=%s partition=%s from=%s to=%s",
-                m->table_name, pm->partition_id, pm->node_id ? pm->node_id : "",
-                p->nodes[to].id);
+                table, pm->partition_id, pm->node_id ? pm->node_id : "", p->nodes[to].id);
         pm->node_id = (char *)p->nodes[to].id;
         pm->node_addr = (char *)p->nodes[to].addr;
-        moved++;
+        (*moved)++;
+        *changed = true;
     }
+    return DYN_OK;
+}
+
+/* replan_parts over a CREATING table's own partitions (they hold nothing yet); a move is a new
+ * config epoch. */
+static dyn_err
+replan_dead(pass *p, table_meta *m, writes *ws, bool *changed)
+{
+    size_t moved = 0;
+    dyn_err rc;
+
+    if ((rc = replan_parts(p, m->table_name, m->partitions, m->n_partitions, true, ws, changed,
+                           &moved)) != DYN_OK)
+        return rc;
     if (moved > 0) {
         m->has_config_epoch = true;
         m->config_epoch++;
@@ -432,6 +488,9 @@ replan_dead(pass *p, table_meta *m, writes *ws, bool *changed)
     }
     return DYN_OK;
 }
+
+static bool gsis_pending(pass *p, const table_meta *m);
+static dyn_err gsis_step(pass *p, table_meta *m, int64_t *rev);
 
 static const char *
 table_class(pass *p, const table_meta *m)
@@ -490,12 +549,15 @@ table_create(pass *p, table_meta *m, int64_t rev)
         }
         count_partition_op("create");
     }
+    /* ACTIVE with its own partitions: its indexes may still be CREATING (the indexer makes
+     * them ACTIVE), their partitions planned and created next */
     m->status = "ACTIVE";
     ws.n = 1;
-    if ((rc = table_write(p, m, &rev, &ws)) == DYN_OK)
-        dyn_log(DYN_LOG_INFO, "CONTROLLER-TABLE-ACTIVE", "table=%s table_id=%s partitions=%zu",
-                m->table_name, m->table_id ? m->table_id : "", m->n_partitions);
-    return rc;
+    if ((rc = table_write(p, m, &rev, &ws)) != DYN_OK)
+        return rc;
+    dyn_log(DYN_LOG_INFO, "CONTROLLER-TABLE-ACTIVE", "table=%s table_id=%s partitions=%zu",
+            m->table_name, m->table_id ? m->table_id : "", m->n_partitions);
+    return gsis_pending(p, m) ? gsis_step(p, m, &rev) : DYN_OK;
 }
 
 /* ---- UPDATING, DELETING ---- */
@@ -506,6 +568,10 @@ table_update(pass *p, table_meta *m, int64_t rev)
     writes ws;
     dyn_err rc;
 
+    /* an index created or deleted: its partitions planned or dropped before the table is
+     * ACTIVE again */
+    if (gsis_pending(p, m) && (rc = gsis_step(p, m, &rev)) != DYN_OK)
+        return rc;
     if ((rc = writes_init(p, &ws, 1)) != DYN_OK)
         return rc;
     ws.n = 1;
@@ -532,17 +598,272 @@ drop_partition(pass *p, const char *addr, const char *partition_id, const char *
     return rc;
 }
 
+/* ---- global secondary indexes ---- */
+
+static bool
+is(const char *status, const char *want)
+{
+    return status != NULL && strcmp(status, want) == 0;
+}
+
+static controller_made *
+made_find(controller *c, const part_meta *pm)
+{
+    const char *node = pm->node_id != NULL ? pm->node_id : "";
+    size_t lp = strlen(pm->partition_id), ln = strlen(node);
+
+    for (controller_made *x = c->made; x != NULL; x = x->next)
+        if (strncmp(x->key, pm->partition_id, lp) == 0 && x->key[lp] == '@' &&
+            strcmp(x->key + lp + 1, node) == 0 && strlen(x->key) == lp + 1 + ln)
+            return x;
+    return NULL;
+}
+
+static void
+made_add(controller *c, const part_meta *pm)
+{
+    controller_made *x = dyn_xcalloc(1, sizeof *x);
+    size_t n = strlen(pm->partition_id) + strlen(pm->node_id ? pm->node_id : "") + 2;
+
+    x->key = dyn_xmalloc(n);
+    snprintf(x->key, n, "%s@%s", pm->partition_id, pm->node_id ? pm->node_id : "");
+    x->seen = true;
+    x->next = c->made;
+    c->made = x;
+}
+
+/* Marks the created partitions of m's CREATING indexes as still wanted (made_sweep forgets the
+ * others). */
+static void
+made_mark(pass *p, const table_meta *m)
+{
+    for (size_t g = 0; g < m->n_gsis; g++)
+        for (size_t k = 0; is(m->gsis[g]->status, "CREATING") && k < m->gsis[g]->n_partitions;
+             k++) {
+            controller_made *x = m->gsis[g]->partitions[k]->partition_id != NULL
+                                     ? made_find(p->c, m->gsis[g]->partitions[k])
+                                     : NULL;
+            if (x != NULL)
+                x->seen = true;
+        }
+}
+
+static void
+made_sweep(controller *c)
+{
+    for (controller_made **pp = &c->made; *pp != NULL;) {
+        controller_made *x = *pp;
+        if (!x->seen) {
+            *pp = x->next;
+            free(x->key);
+            free(x);
+            continue;
+        }
+        x->seen = false;
+        pp = &x->next;
+    }
+}
+
+/* Whether an index of m needs a step: DELETING, or CREATING with partitions unplanned, on a node
+ * that is gone or moved, or not yet created by this instance. */
+static bool
+gsis_pending(pass *p, const table_meta *m)
+{
+    for (size_t g = 0; g < m->n_gsis; g++) {
+        const gsi_meta *x = m->gsis[g];
+        if (is(x->status, "DELETING"))
+            return true;
+        if (!is(x->status, "CREATING"))
+            continue;
+        if (x->n_partitions == 0)
+            return true;
+        for (size_t k = 0; k < x->n_partitions; k++) {
+            const part_meta *pm = x->partitions[k];
+            ssize_t j = node_find(p, pm->node_id);
+            if (pm->partition_id == NULL)
+                continue;
+            if (j < 0 ? x->n_backfilled == 0
+                      : pm->node_addr == NULL || strcmp(pm->node_addr, p->nodes[j].addr) != 0)
+                return true;
+            if (j >= 0 && made_find(p->c, pm) == NULL)
+                return true;
+        }
+    }
+    return false;
+}
+
+/* An index id fit for partition ids "<index id>.<n>" (storage: [A-Za-z0-9._-], 80 bytes). */
+static bool
+index_id_ok(const char *id)
+{
+    size_t n = id != NULL ? strlen(id) : 0;
+
+    if (n == 0 || n > 72)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') ||
+              (id[i] >= '0' && id[i] <= '9') || id[i] == '_' || id[i] == '-' || id[i] == '.'))
+            return false;
+    return true;
+}
+
+/* The partition map of an index that has none: count from the index's own capacity. */
+static dyn_err
+gsi_plan(pass *p, table_meta *m, gsi_meta *g)
+{
+    controller_capacity cap;
+    part_meta **parts;
+    uint32_t n;
+    dyn_err rc;
+
+    if (!index_id_ok(g->index_id))
+        return DYN_EVALIDATION;
+    controller_gsi_capacity_of(description(p, m), g->index_name, &cap);
+    n = controller_partition_count(&cap, (uint32_t)p->c->opts.max_partitions);
+    if ((rc = plan_parts(p, g->index_id, n, &parts)) != DYN_OK)
+        return rc;
+    g->partitions = parts;
+    g->n_partitions = n;
+    dyn_log(DYN_LOG_INFO, "CONTROLLER-GSI-PLAN",
+            "table=%s index=%s index_id=%s partitions=%" PRIu32 " read_units=%" PRId64
+            " write_units=%" PRId64 " on_demand=%d",
+            m->table_name, g->index_name ? g->index_name : "", g->index_id, n, cap.read_units,
+            cap.write_units, cap.on_demand);
+    return DYN_OK;
+}
+
+/* Drops the partitions of an index being deleted: from live nodes now, from the others once
+ * they are back (orphan records added to ws). */
+static dyn_err
+gsi_drop(pass *p, const table_meta *m, const gsi_meta *g, writes *ws)
+{
+    size_t orphans = 0;
+    dyn_err rc;
+
+    for (size_t k = 0; k < g->n_partitions; k++) {
+        const part_meta *pm = g->partitions[k];
+        ssize_t j = node_find(p, pm->node_id);
+        if (pm->partition_id == NULL)
+            continue;
+        if (j >= 0) {
+            if ((rc = drop_partition(p, p->nodes[j].addr, pm->partition_id, pm->node_id)) !=
+                DYN_OK)
+                return rc;
+            count_partition_op("drop");
+        } else if (pm->node_id != NULL && pm->node_id[0] != '\0') {
+            writes_add(ws, DYN_META_OP_PUT, orphan_key(p, pm->node_id, pm->partition_id),
+                       pm->partition_id, strlen(pm->partition_id));
+            orphans++;
+        }
+    }
+    dyn_log(DYN_LOG_INFO, "CONTROLLER-GSI-GONE",
+            "table=%s index=%s index_id=%s partitions=%zu orphans=%zu", m->table_name,
+            g->index_name ? g->index_name : "", g->index_id ? g->index_id : "", g->n_partitions,
+            orphans);
+    return DYN_OK;
+}
+
+/* Drives m's indexes one step (the table's own partitions exist): deleted ones dropped and
+ * removed, new ones planned (and moved off dead nodes while nothing is backfilled), all in one
+ * fenced write on *rev (which becomes the new one); then CreatePartition for each partition of
+ * a CREATING index this instance has not created yet. The indexer turns an index ACTIVE. */
+static dyn_err
+gsis_step(pass *p, table_meta *m, int64_t *rev)
+{
+    Dyne__Internal__CreatePartitionRequest cp = DYNE__INTERNAL__CREATE_PARTITION_REQUEST__INIT;
+    size_t cap = 1, keep = 0, moved = 0;
+    bool changed = false;
+    const char *err;
+    writes ws;
+    dyn_err rc;
+
+    for (size_t g = 0; g < m->n_gsis; g++)
+        cap += 2 * m->gsis[g]->n_partitions;
+    if ((rc = writes_init(p, &ws, cap)) != DYN_OK)
+        return rc;
+    ws.n = 1;   /* ops[0]: the table itself */
+    for (size_t g = 0; g < m->n_gsis; g++) {
+        gsi_meta *x = m->gsis[g];
+        if (is(x->status, "DELETING")) {
+            if ((rc = gsi_drop(p, m, x, &ws)) != DYN_OK)
+                return rc;
+            changed = true;
+            continue;   /* the GsiMeta goes with the write */
+        }
+        m->gsis[keep++] = x;
+        if (!is(x->status, "CREATING"))
+            continue;
+        for (size_t k = 0; k < x->n_partitions; k++)
+            if (x->partitions[k]->partition_id == NULL)
+                return DYN_EVALIDATION;
+        if (x->n_partitions == 0) {
+            if ((rc = gsi_plan(p, m, x)) != DYN_OK)
+                return rc;
+            changed = true;
+        } else if ((rc = replan_parts(p, m->table_name, x->partitions, x->n_partitions,
+                                      x->n_backfilled == 0, &ws, &changed, &moved)) != DYN_OK) {
+            return rc;
+        }
+    }
+    m->n_gsis = keep;
+    /* the plan is durable before any partition exists: a successor creates the same ones */
+    if (changed && (rc = table_write(p, m, rev, &ws)) != DYN_OK)
+        return rc;
+
+    cp.table_name = m->table_name;
+    cp.table_class = (char *)table_class(p, m);
+    cp.has_gsi = cp.gsi = true;
+    for (size_t g = 0; g < m->n_gsis; g++) {
+        gsi_meta *x = m->gsis[g];
+        if (!is(x->status, "CREATING"))
+            continue;
+        cp.key_schema = x->key_schema;
+        for (size_t k = 0; k < x->n_partitions; k++) {
+            part_meta *pm = x->partitions[k];
+            if (node_find(p, pm->node_id) < 0 || made_find(p->c, pm) != NULL)
+                continue;   /* a dead node's (kept: its index is backfilling) waits for it */
+            cp.partition_id = pm->partition_id;
+            rc = storage_call(p, pm->node_addr, "/dyne.internal.Storage/CreatePartition",
+                              &cp.base, &dyne__internal__create_partition_response__descriptor,
+                              &err);
+            if (rc != DYN_OK) {
+                dyn_log(DYN_LOG_WARN, "CONTROLLER-PARTITION-CREATE",
+                        "table=%s index=%s partition=%s node=%s err=%s msg=%s", m->table_name,
+                        x->index_name ? x->index_name : "", cp.partition_id, pm->node_id,
+                        dyn_err_name(rc), err ? err : "");
+                return rc;
+            }
+            count_partition_op("create");
+            made_add(p->c, pm);
+        }
+    }
+    return DYN_OK;
+}
+
+/* An ACTIVE table whose indexes need a step. */
+static dyn_err
+table_gsis(pass *p, table_meta *m, int64_t rev)
+{
+    return gsis_step(p, m, &rev);
+}
+
 static dyn_err
 table_delete(pass *p, table_meta *m, int64_t rev)
 {
     const char *key = table_key(p, m->table_name);
     writes ws;
-    size_t orphans = 0;
+    size_t orphans = 0, cap = 1 + m->n_partitions;
     dyn_err rc;
 
-    if ((rc = writes_init(p, &ws, 1 + m->n_partitions)) != DYN_OK)
+    for (size_t g = 0; g < m->n_gsis; g++)
+        cap += m->gsis[g]->n_partitions;
+    if ((rc = writes_init(p, &ws, cap)) != DYN_OK)
         return rc;
     writes_add(&ws, DYN_META_OP_DELETE, key, NULL, 0);
+    /* the indexes go with the table */
+    for (size_t g = 0; g < m->n_gsis; g++)
+        if ((rc = gsi_drop(p, m, m->gsis[g], &ws)) != DYN_OK)
+            return rc;
     for (size_t k = 0; k < m->n_partitions; k++) {
         const part_meta *pm = m->partitions[k];
         ssize_t j = node_find(p, pm->node_id);
@@ -579,6 +900,7 @@ table_reconcile(pass *p, table_meta *m, int64_t rev)
     table_step step = strcmp(status, "CREATING") == 0   ? table_create
                       : strcmp(status, "UPDATING") == 0 ? table_update
                       : strcmp(status, "DELETING") == 0 ? table_delete
+                      : strcmp(status, "ACTIVE") == 0 && gsis_pending(p, m) ? table_gsis
                                                         : NULL;
     int64_t now = controller_now_ms(), grace = p->c->opts.adopt_after_ms;
     controller_track *t;
@@ -686,9 +1008,12 @@ controller_pass(controller *c, int64_t epoch)
     tables_gauge_set(by_status);
     nodes_count(&p);
     for (size_t t = 0; t < p.nt; t++)
+        made_mark(&p, p.tables[t]);
+    for (size_t t = 0; t < p.nt; t++)
         if (!table_reconcile(&p, p.tables[t], revs[t]))
             goto out;
     track_sweep(c);
+    made_sweep(c);
     orphans_reconcile(&p);
 out:
     dyn_arena_fini(&p.a);

@@ -74,6 +74,7 @@ router_consumed_cap(dyn_arena *a, const char *mode, const char *table, const rou
         return NULL;
     for (size_t i = 0; i < cap->n; i++)
         total += cap->lsi_units[i];
+    total += cap->gsi != NULL ? cap->gsi_units : 0;
     if ((c = dyn_arena_alloc(a, sizeof *c)) == NULL)
         return NULL;
     dyne__v1__consumed_capacity__init(c);
@@ -108,6 +109,18 @@ router_consumed_cap(dyn_arena *a, const char *mode, const char *table, const rou
                     return c;
                 c->localsecondaryindexes[c->n_localsecondaryindexes++] = e;
             }
+        }
+        if (cap->gsi != NULL) {   /* a GSI has capacity of its own */
+            Dyne__V1__ConsumedCapacity__GlobalSecondaryIndexesEntry *e =
+                dyn_arena_alloc(a, sizeof *e);
+            c->globalsecondaryindexes = dyn_arena_alloc(a, sizeof *c->globalsecondaryindexes);
+            if (e == NULL || c->globalsecondaryindexes == NULL)
+                return c;
+            dyne__v1__consumed_capacity__global_secondary_indexes_entry__init(e);
+            e->key = (char *)cap->gsi;
+            if ((e->value = capacity(a, cap->gsi_units, read)) == NULL)
+                return c;
+            c->globalsecondaryindexes[c->n_globalsecondaryindexes++] = e;
         }
     }
     return c;

@@ -199,6 +199,79 @@ out:
     return rc;
 }
 
+/* Copies parts into arena a in hash order. */
+static dyn_err
+parts_copy(dyn_arena *a, Dyne__Internal__PartitionMeta *const *src, size_t n, router_part **out)
+{
+    router_part *parts = dyn_arena_alloc(a, sizeof *parts * (n ? n : 1));
+
+    if (parts == NULL)
+        return DYN_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        parts[i].id = dyn_arena_strdup(a, src[i]->partition_id ? src[i]->partition_id : "");
+        parts[i].addr = dyn_arena_strdup(a, src[i]->node_addr ? src[i]->node_addr : "");
+        parts[i].hash_start = src[i]->hash_start;
+        parts[i].hash_end = src[i]->hash_end;
+        if (parts[i].id == NULL || parts[i].addr == NULL)
+            return DYN_ENOMEM;
+    }
+    for (size_t i = 1; i < n; i++)
+        if (parts[i].hash_start < parts[i - 1].hash_start) {
+            qsort(parts, n, sizeof *parts, part_cmp);
+            break;
+        }
+    *out = parts;
+    return DYN_OK;
+}
+
+dyn_err
+router_table_gsi(router *r, const char *table, const char *index, dyn_arena *a, router_gsi *g)
+{
+    const Dyne__Internal__GsiMeta *gm = NULL;
+    dyn_err rc = DYN_ENOTFOUND;
+    cat_entry *e;
+
+    memset(g, 0, sizeof *g);
+    if (table == NULL || index == NULL)
+        return DYN_ENOTFOUND;
+    pthread_rwlock_rdlock(&r->cat_mu);
+    for (e = r->tables; e != NULL; e = e->next)
+        if (strcmp(e->meta->table_name, table) == 0)
+            break;
+    for (size_t i = 0; e != NULL && i < e->meta->n_gsis; i++) {
+        const Dyne__Internal__GsiMeta *x = e->meta->gsis[i];
+        if (x->index_name != NULL && strcmp(x->index_name, index) == 0 &&
+            (x->status == NULL || strcmp(x->status, "DELETING") != 0))
+            gm = x;
+    }
+    if (gm == NULL || gm->key_schema == NULL || gm->key_schema->pk_name == NULL)
+        goto out;
+    const char *pt = gm->projection_type ? gm->projection_type : "ALL";
+    rc = DYN_ENOMEM;
+    g->name = dyn_arena_strdup(a, gm->index_name);
+    g->status = dyn_arena_strdup(a, gm->status ? gm->status : "CREATING");
+    g->ks.pk_name = dyn_arena_strdup(a, gm->key_schema->pk_name);
+    g->ks.pk_type = key_type(gm->key_schema->pk_type);
+    if (gm->key_schema->sk_name != NULL) {
+        g->ks.sk_name = dyn_arena_strdup(a, gm->key_schema->sk_name);
+        g->ks.sk_type = key_type(gm->key_schema->sk_type);
+    }
+    g->proj = strcmp(pt, "KEYS_ONLY") == 0 ? 'K' : strcmp(pt, "INCLUDE") == 0 ? 'I' : 'A';
+    g->n_non_key = gm->n_non_key_attributes;
+    g->non_key = dyn_arena_alloc(a, sizeof *g->non_key * (g->n_non_key ? g->n_non_key : 1));
+    if (g->name == NULL || g->status == NULL || g->ks.pk_name == NULL || g->non_key == NULL ||
+        (gm->key_schema->sk_name != NULL && g->ks.sk_name == NULL))
+        goto out;
+    for (size_t j = 0; j < g->n_non_key; j++)
+        if ((g->non_key[j] = dyn_arena_strdup(a, gm->non_key_attributes[j])) == NULL)
+            goto out;
+    g->nparts = gm->n_partitions;
+    rc = parts_copy(a, gm->partitions, gm->n_partitions, &g->parts);
+out:
+    pthread_rwlock_unlock(&r->cat_mu);
+    return rc;
+}
+
 bool
 router_table_has_index(router *r, const char *table, const char *index)
 {
@@ -250,30 +323,40 @@ router_table_route(const router_table *t, uint64_t hash)
     return &t->parts[lo - 1];
 }
 
-/* The cache entry holding partition pid (under cat_mu), or NULL. */
-static cat_entry *
-entry_of_partition(router *r, const char *pid, size_t *at)
+static const Dyne__Internal__PartitionMeta *
+part_find(Dyne__Internal__PartitionMeta *const *parts, size_t n, const char *pid)
 {
-    for (cat_entry *e = r->tables; e != NULL; e = e->next)
-        for (size_t i = 0; i < e->meta->n_partitions; i++)
-            if (e->meta->partitions[i]->partition_id != NULL &&
-                strcmp(e->meta->partitions[i]->partition_id, pid) == 0) {
-                *at = i;
+    for (size_t i = 0; i < n; i++)
+        if (parts[i]->partition_id != NULL && strcmp(parts[i]->partition_id, pid) == 0)
+            return parts[i];
+    return NULL;
+}
+
+/* The cache entry holding partition pid, the table's or one of its GSIs' (under cat_mu), or
+ * NULL. */
+static cat_entry *
+entry_of_partition(router *r, const char *pid, const Dyne__Internal__PartitionMeta **at)
+{
+    for (cat_entry *e = r->tables; e != NULL; e = e->next) {
+        if ((*at = part_find(e->meta->partitions, e->meta->n_partitions, pid)) != NULL)
+            return e;
+        for (size_t g = 0; g < e->meta->n_gsis; g++)
+            if ((*at = part_find(e->meta->gsis[g]->partitions, e->meta->gsis[g]->n_partitions,
+                                 pid)) != NULL)
                 return e;
-            }
+    }
     return NULL;
 }
 
 void
 router_partition_addr(router *r, const char *pid, char *out, size_t cap)
 {
-    cat_entry *e;
-    size_t i;
+    const Dyne__Internal__PartitionMeta *p;
 
     out[0] = '\0';
     pthread_rwlock_rdlock(&r->cat_mu);
-    if ((e = entry_of_partition(r, pid, &i)) != NULL && e->meta->partitions[i]->node_addr != NULL)
-        snprintf(out, cap, "%s", e->meta->partitions[i]->node_addr);
+    if (entry_of_partition(r, pid, &p) != NULL && p->node_addr != NULL)
+        snprintf(out, cap, "%s", p->node_addr);
     pthread_rwlock_unlock(&r->cat_mu);
 }
 
@@ -284,11 +367,11 @@ router_catalog_refresh_partition(router *r, const char *pid)
     dyn_meta_kv kv;
     dyn_arena a;
     cat_entry *e;
-    size_t i;
+    const Dyne__Internal__PartitionMeta *p;
 
     key[0] = '\0';
     pthread_rwlock_rdlock(&r->cat_mu);
-    if ((e = entry_of_partition(r, pid, &i)) != NULL)
+    if ((e = entry_of_partition(r, pid, &p)) != NULL)
         snprintf(key, sizeof key, "%s%s", TABLES_PREFIX, e->meta->table_name);
     pthread_rwlock_unlock(&r->cat_mu);
     if (key[0] == '\0')

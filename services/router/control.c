@@ -172,6 +172,23 @@ router_ctl_in_use(dyn_arena *a, const Dyne__Internal__TableMeta *m)
     return router_ctl_raced(a, m->table_name);
 }
 
+bool
+router_ctl_gsi_busy(const Dyne__Internal__TableMeta *m, const char *deleting)
+{
+    for (size_t i = 0; i < m->n_gsis; i++) {
+        const Dyne__Internal__GsiMeta *g = m->gsis[i];
+        const char *s = g->status != NULL ? g->status : "";
+        bool creating = strcmp(s, "CREATING") == 0;
+        /* DynamoDB: an index being created may be deleted during its backfill, not before */
+        if (deleting != NULL && g->index_name != NULL && strcmp(g->index_name, deleting) == 0 &&
+            creating && g->has_backfilling && g->backfilling)
+            continue;
+        if (creating || strcmp(s, "DELETING") == 0)
+            return true;
+    }
+    return false;
+}
+
 const char *
 router_ctl_raced(dyn_arena *a, const char *table)
 {
@@ -197,8 +214,102 @@ router_ctl_describe(const Dyne__Internal__TableMeta *m, Dyne__V1__TableDescripti
     if (m->status != NULL)
         d->tablestatus = m->status;
     decreases_today(d->provisionedthroughput, now);
-    for (size_t i = 0; i < d->n_globalsecondaryindexes; i++)
-        decreases_today(d->globalsecondaryindexes[i]->provisionedthroughput, now);
+    for (size_t i = 0; i < d->n_globalsecondaryindexes; i++) {
+        Dyne__V1__GlobalSecondaryIndexDescription *g = d->globalsecondaryindexes[i];
+        const Dyne__Internal__GsiMeta *gm = router_ctl_gsi_find(m, g->indexname);
+        decreases_today(g->provisionedthroughput, now);
+        /* the controller and the indexer move an index on: its GsiMeta is the truth */
+        if (gm == NULL || gm->status == NULL)
+            continue;
+        g->indexstatus = gm->status;
+        g->has_backfilling = gm->has_backfilling;
+        g->backfilling = gm->backfilling;
+        if (g->warmthroughput != NULL)
+            g->warmthroughput->status = gm->status;
+    }
+}
+
+/* ---- global secondary indexes in the catalog ---- */
+
+static const char *
+def_type(Dyne__V1__AttributeDefinition *const *defs, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(defs[i]->attributename, name) == 0)
+            return defs[i]->attributetype;
+    return "S";
+}
+
+Dyne__Internal__GsiMeta *
+router_ctl_gsi_meta(dyn_arena *a, const char *table_id, const char *name,
+                    Dyne__V1__KeySchemaElement *const *ks, size_t nks,
+                    Dyne__V1__AttributeDefinition *const *defs, size_t ndefs,
+                    const Dyne__V1__Projection *proj, bool backfilling, int64_t seq, double now)
+{
+    Dyne__Internal__GsiMeta *g = dyn_arena_zalloc(a, sizeof *g);
+    Dyne__Internal__KeySchema *k = dyn_arena_zalloc(a, sizeof *k);
+    char n[24];
+    int room;
+
+    if (g == NULL || k == NULL)
+        return NULL;
+    dyne__internal__gsi_meta__init(g);
+    dyne__internal__key_schema__init(k);
+    for (size_t i = 0; i < nks; i++) {
+        const char *an = ks[i]->attributename, *kt = ks[i]->keytype;
+        if (kt != NULL && strcmp(kt, "RANGE") == 0) {
+            k->sk_name = (char *)an;
+            k->sk_type = (char *)def_type(defs, ndefs, an);
+        } else {
+            k->pk_name = (char *)an;
+            k->pk_type = (char *)def_type(defs, ndefs, an);
+        }
+    }
+    snprintf(n, sizeof n, "%" PRId64, seq);
+    /* partition ids "<index_id>.<n>" (n < 1000) must fit storage's 80 bytes: 64 here */
+    room = 64 - (int)strlen(table_id) - 2 - (int)strlen(n);
+    if (room < 1)
+        room = 1;
+    g->index_name = (char *)name;
+    g->index_id = dyn_arena_printf(a, "%s-%.*s-%s", table_id, room, name, n);
+    g->key_schema = k;
+    g->projection_type = proj != NULL && proj->projectiontype != NULL ? proj->projectiontype
+                                                                      : "ALL";
+    if (proj != NULL && strcmp(g->projection_type, "INCLUDE") == 0) {
+        g->n_non_key_attributes = proj->n_nonkeyattributes;
+        g->non_key_attributes = proj->nonkeyattributes;
+    }
+    g->status = "CREATING";
+    /* DynamoDB shows Backfilling only for an index added to an existing table */
+    g->has_backfilling = backfilling;
+    g->backfilling = backfilling;
+    g->has_creation_time = true;
+    g->creation_time = now;
+    return g->index_id != NULL ? g : NULL;
+}
+
+dyn_err
+router_ctl_gsi_add(dyn_arena *a, Dyne__Internal__TableMeta *m, Dyne__Internal__GsiMeta *g)
+{
+    Dyne__Internal__GsiMeta **gs = router_ctl_grow(a, m->gsis, m->n_gsis, sizeof *gs);
+
+    if (gs == NULL)
+        return DYN_ENOMEM;
+    gs[m->n_gsis++] = g;
+    m->gsis = gs;
+    return DYN_OK;
+}
+
+Dyne__Internal__GsiMeta *
+router_ctl_gsi_find(const Dyne__Internal__TableMeta *m, const char *name)
+{
+    for (size_t i = 0; name != NULL && i < m->n_gsis; i++) {
+        Dyne__Internal__GsiMeta *g = m->gsis[i];
+        if (g->index_name != NULL && strcmp(g->index_name, name) == 0 &&
+            (g->status == NULL || strcmp(g->status, "DELETING") != 0))
+            return g;
+    }
+    return NULL;
 }
 
 bool
@@ -489,25 +600,50 @@ router_ctl_vc_index(vc *v, dyn_arena *a, const char *p, const char *name,
 
 /* ItemCount and TableSizeBytes, summed over the partitions (DynamoDB refreshes these about every
  * six hours; we read them live, which is never staler). */
+/* Sums PartitionStats over parts; false if one cannot be read. */
+static bool
+sum_stats(router *r, dyn_arena *a, Dyne__Internal__PartitionMeta *const *parts, size_t n,
+          int64_t *items, int64_t *bytes)
+{
+    *items = *bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        Dyne__Internal__PartitionStatsRequest q = DYNE__INTERNAL__PARTITION_STATS_REQUEST__INIT;
+        ProtobufCMessage *resp;
+        if (parts[i]->node_addr == NULL)
+            return false;
+        q.partition_id = parts[i]->partition_id;
+        if (dyn_rpc_client_call(router_storage(r, parts[i]->node_addr),
+                                "/dyne.internal.Storage/PartitionStats", &q.base,
+                                &dyne__internal__partition_stats_response__descriptor, 5000, a,
+                                &resp, NULL) != DYN_OK)
+            return false;
+        Dyne__Internal__PartitionStatsResponse *s = (void *)resp;
+        *items += s->item_count;
+        *bytes += s->size_bytes;
+    }
+    return true;
+}
+
+/* ItemCount and TableSizeBytes, summed over the partitions (DynamoDB refreshes these about every
+ * six hours; we read them live, which is never staler); the same for each GSI over its own
+ * partitions (an index not yet planned has none and shows 0). */
 void
 router_ctl_fill_stats(router *r, dyn_arena *a, const Dyne__Internal__TableMeta *m,
                       Dyne__V1__TableDescription *d)
 {
-    int64_t items = 0, bytes = 0;
+    int64_t items, bytes;
 
-    for (size_t i = 0; i < m->n_partitions; i++) {
-        Dyne__Internal__PartitionStatsRequest q = DYNE__INTERNAL__PARTITION_STATS_REQUEST__INIT;
-        ProtobufCMessage *resp;
-        q.partition_id = m->partitions[i]->partition_id;
-        if (dyn_rpc_client_call(router_storage(r, m->partitions[i]->node_addr),
-                                "/dyne.internal.Storage/PartitionStats", &q.base,
-                                &dyne__internal__partition_stats_response__descriptor, 5000, a,
-                                &resp, NULL) != DYN_OK)
-            return;   /* keep the last known figures rather than fail DescribeTable */
-        Dyne__Internal__PartitionStatsResponse *s = (void *)resp;
-        items += s->item_count;
-        bytes += s->size_bytes;
+    for (size_t i = 0; i < d->n_globalsecondaryindexes; i++) {
+        Dyne__V1__GlobalSecondaryIndexDescription *g = d->globalsecondaryindexes[i];
+        const Dyne__Internal__GsiMeta *gm = router_ctl_gsi_find(m, g->indexname);
+        if (gm == NULL || !sum_stats(r, a, gm->partitions, gm->n_partitions, &items, &bytes))
+            continue;   /* keep the last known figures rather than fail DescribeTable */
+        g->has_itemcount = g->has_indexsizebytes = true;
+        g->itemcount = items;
+        g->indexsizebytes = bytes;
     }
+    if (!sum_stats(r, a, m->partitions, m->n_partitions, &items, &bytes))
+        return;
     d->has_itemcount = d->has_tablesizebytes = true;
     d->itemcount = items;
     d->tablesizebytes = bytes;

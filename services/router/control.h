@@ -44,14 +44,38 @@ dyn_err router_ctl_store(router *r, dyn_arena *a, Dyne__Internal__TableMeta *m,
 /* NULL if the table can be changed (ACTIVE); else DynamoDB's ResourceInUseException text.
  * router_ctl_raced: the text for a change that kept losing its compare-and-swap. */
 const char *router_ctl_in_use(dyn_arena *a, const Dyne__Internal__TableMeta *m);
+/* True while one of the table's global secondary indexes is CREATING (built or backfilled by
+ * the indexer) or DELETING (its partitions being dropped by the controller) -- except the index
+ * `deleting` (may be NULL) while it backfills, which DynamoDB lets a Delete stop. */
+bool router_ctl_gsi_busy(const Dyne__Internal__TableMeta *m, const char *deleting);
 const char *router_ctl_raced(dyn_arena *a, const char *table);
-/* Fills the fields DynamoDB computes at read time: TableStatus, today's decrease counts. */
+/* Fills the fields DynamoDB computes at read time: TableStatus, today's decrease counts, and each
+ * GSI's IndexStatus and Backfilling from its GsiMeta. */
 void router_ctl_describe(const Dyne__Internal__TableMeta *m, Dyne__V1__TableDescription *d,
                          double now);
 bool router_ctl_is_ppr(const Dyne__V1__TableDescription *d);   /* billed PAY_PER_REQUEST */
-/* ItemCount and TableSizeBytes of d, summed live over m's partitions (kept if one fails). */
+/* ItemCount and TableSizeBytes of d, summed live over m's partitions, and each GSI's ItemCount
+ * and IndexSizeBytes over its own (each kept if one of its partitions fails). */
 void router_ctl_fill_stats(router *r, dyn_arena *a, const Dyne__Internal__TableMeta *m,
                            Dyne__V1__TableDescription *d);
+
+/* ---- global secondary indexes in the catalog (TableMeta.gsis) ---- */
+
+/* A new GsiMeta for index `name` of table m (CREATING; backfilling set, and shown, only for an
+ * index added to a live table), its key types from defs, index_id "<table id>-<name>-<n>" with n
+ * unique per incarnation of the table: n = seq (CreateTable: the index's position + 1) or, for
+ * UpdateTable, 100 + the entry's mod revision (each successful change has a larger one); the
+ * name part is shortened so partition ids "<index_id>.<n>" stay within storage's 80 bytes.
+ * Borrows its arguments; NULL on arena exhaustion. */
+Dyne__Internal__GsiMeta *router_ctl_gsi_meta(dyn_arena *a, const char *table_id, const char *name,
+                                             Dyne__V1__KeySchemaElement *const *ks, size_t nks,
+                                             Dyne__V1__AttributeDefinition *const *defs,
+                                             size_t ndefs, const Dyne__V1__Projection *proj,
+                                             bool backfilling, int64_t seq, double now);
+/* Appends g to m's GSIs (arena a). */
+dyn_err router_ctl_gsi_add(dyn_arena *a, Dyne__Internal__TableMeta *m, Dyne__Internal__GsiMeta *g);
+/* The GsiMeta named name that is not DELETING; NULL if none. */
+Dyne__Internal__GsiMeta *router_ctl_gsi_find(const Dyne__Internal__TableMeta *m, const char *name);
 
 /* ---- descriptions ---- */
 

@@ -5,7 +5,9 @@
  * of items read, both before the filter, as in DynamoDB. With IndexName naming an LSI the ranges
  * are over the index's keys (the table's partition key, the index's sort key) and the storage
  * node reads the index, fetching base items when the request needs attributes the index does
- * not project. */
+ * not project. With IndexName naming a GSI the reads go to the index's own partitions (routed by
+ * the hash of the index's partition key, entry keys shaped like an LSI's), eventually consistent
+ * only, answering what the index projects (a GSI never fetches base items). */
 #include <string.h>
 
 #include "libs/keycodec/keycodec.h"
@@ -47,6 +49,7 @@ typedef struct read_op {
     const char *rcc;               /* ReturnConsumedCapacity */
     bool consistent;
     const router_lsi *idx;         /* the LSI read; NULL: the table */
+    const router_gsi *gsi;         /* the GSI read (t.parts are its partitions); NULL: none */
     bool fetch;                    /* LSI: fetch base items (unprojected attributes needed) */
     bool narrow;                   /* LSI, fetching for the filter only: answer the projection */
     int64_t fetch_bytes;           /* LSI: sizes of the base items fetched */
@@ -105,16 +108,23 @@ read_finish(read_op *o, dyn_err rc, const char *errmsg)
     if (rc == DYN_OK && o->more && o->last != NULL &&
         (lek = dyn_item_key_map(&o->t.ks, o->last, a)) == NULL)
         rc = DYN_ENOMEM;
-    if (rc == DYN_OK && lek != NULL && o->idx != NULL) {
-        /* an index's LastEvaluatedKey holds the table's keys and the index's */
-        const Dyne__V1__AttributeValue *v = dyn_item_get(o->last, o->idx->sk_name);
+    /* an index's LastEvaluatedKey holds the table's keys and the index's */
+    const char *ikeys[2] = { o->idx ? o->idx->sk_name : o->gsi ? o->gsi->ks.pk_name : NULL,
+                             o->gsi ? o->gsi->ks.sk_name : NULL };
+    for (size_t i = 0; i < 2 && rc == DYN_OK && lek != NULL; i++) {
+        const Dyne__V1__AttributeValue *v = ikeys[i] ? dyn_item_get(o->last, ikeys[i]) : NULL;
         Dyne__V1__AttributeValue *c = v ? dyn_item_value_dup(v, a) : NULL;
-        if (v != NULL && (c == NULL || dyn_item_put(lek, o->idx->sk_name, c, a) != DYN_OK))
+        if (v != NULL && dyn_item_get(lek, ikeys[i]) == NULL &&
+            (c == NULL || dyn_item_put(lek, ikeys[i], c, a) != DYN_OK))
             rc = DYN_ENOMEM;
     }
-    /* reads of an LSI are charged on its entries, base items fetched on the table */
+    /* reads of an LSI are charged on its entries, base items fetched on the table; reads of a
+     * GSI on the index alone (always eventually consistent) */
     router_cap cap = { 0 };
-    if (o->idx == NULL) {
+    if (o->gsi != NULL) {
+        cap.gsi = o->gsi->name;
+        cap.gsi_units = router_read_units(o->bytes, false);
+    } else if (o->idx == NULL) {
         cap.table = router_read_units(o->bytes, o->consistent);
     } else {
         cap.table = o->fetch_bytes > 0 ? router_read_units(o->fetch_bytes, o->consistent) : 0;
@@ -411,9 +421,100 @@ index_start_key(read_op *o, const Dyne__V1__AttributeValueMap *esk, unsigned cha
     return DYN_OK;
 }
 
+/* The value of key attribute `name` of type t in esk, checked as DynamoDB checks a key piece. */
+static dyn_err
+start_piece(read_op *o, const Dyne__V1__AttributeValueMap *esk, const char *name, char t,
+            const Dyne__V1__AttributeValue **out)
+{
+    const Dyne__V1__AttributeValue *v = dyn_item_get(esk, name);
+    int want = t == 'N'   ? DYNE__V1__ATTRIBUTE_VALUE__VALUE_N
+               : t == 'B' ? DYNE__V1__ATTRIBUTE_VALUE__VALUE_B
+                          : DYNE__V1__ATTRIBUTE_VALUE__VALUE_S;
+
+    if (v == NULL)
+        return dyn_rpc_call_fail(o->call, DYN_EVALIDATION, "The provided starting key is invalid");
+    if ((int)v->value_case != want)
+        return dyn_rpc_call_fail(o->call, DYN_EVALIDATION, "%s", DYN_ITEM_MSG_KEY_SCHEMA);
+    *out = v;
+    return DYN_OK;
+}
+
+/* An ExclusiveStartKey on a GSI: the index's keys and the table's (a LastEvaluatedKey's
+ * attributes, nothing else), encoded as the entry key dyn_keycodec_gsi_key makes. */
+static dyn_err
+gsi_start_key(read_op *o, const Dyne__V1__AttributeValueMap *esk, unsigned char **key,
+              size_t *klen)
+{
+    dyn_rpc_call *call = o->call;
+    dyn_arena *a = dyn_rpc_call_arena(call);
+    const router_gsi *g = o->gsi;
+    const char *names[4] = { g->ks.pk_name, g->ks.sk_name, o->t.ks.pk_name, o->t.ks.sk_name };
+    const Dyne__V1__AttributeValue *ipk, *isk = NULL, *pk, *sk;
+    Dyne__V1__AttributeValueMap *tk;
+    const char *msg = NULL;
+    size_t distinct = 0;
+    dyn_err rc;
+
+    for (size_t i = 0; i < 4; i++) {
+        bool seen = names[i] == NULL;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = names[j] != NULL && strcmp(names[j], names[i]) == 0;
+        distinct += !seen;
+    }
+    if (esk->n_values != distinct)
+        return dyn_rpc_call_fail(call, DYN_EVALIDATION, "The provided starting key is invalid");
+    if ((rc = start_piece(o, esk, g->ks.pk_name, g->ks.pk_type, &ipk)) != DYN_OK ||
+        (g->ks.sk_name != NULL &&
+         (rc = start_piece(o, esk, g->ks.sk_name, g->ks.sk_type, &isk)) != DYN_OK))
+        return rc;
+    if ((tk = dyn_item_key_map(&o->t.ks, esk, a)) == NULL)
+        return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
+    rc = dyn_item_key_from_key(&o->t.ks, tk, a, &msg, &pk, &sk);
+    if (rc != DYN_OK)
+        return dyn_rpc_call_fail(call, DYN_EVALIDATION, "The provided starting key is invalid: %s",
+                                 msg ? msg : DYN_ITEM_MSG_KEY_SCHEMA);
+    if ((rc = dyn_keycodec_gsi_key(a, ipk, isk, pk, sk, key, klen)) != DYN_OK)
+        return dyn_rpc_call_fail(call, DYN_EVALIDATION, "The provided starting key is invalid: %s",
+                                 DYN_ITEM_MSG_KEY_SCHEMA);
+    return DYN_OK;
+}
+
+/* IndexName naming a GSI: DynamoDB's checks of the read against the index, then its partitions
+ * stand in for the table's. */
+static dyn_err
+open_gsi(read_op *o, const char *index, bool consistent, const char *select)
+{
+    dyn_rpc_call *call = o->call;
+    dyn_arena *a = dyn_rpc_call_arena(call);
+    router_gsi *g = dyn_arena_alloc(a, sizeof *g);
+
+    if (g == NULL)
+        return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
+    if (router_table_gsi(o->r, o->t.name, index, a, g) != DYN_OK)
+        return dyn_rpc_call_fail(call, DYN_EVALIDATION,
+                                 "The table does not have the specified index: %s", index);
+    if (consistent)
+        return dyn_rpc_call_fail(call, DYN_EVALIDATION,
+                                 "Consistent reads are not supported on global secondary indexes");
+    if (select != NULL && strcmp(select, "ALL_ATTRIBUTES") == 0 && g->proj != 'A')
+        return dyn_rpc_call_fail(call, DYN_EVALIDATION,
+                                 "One or more parameter values were invalid: Select type "
+                                 "ALL_ATTRIBUTES is not supported for global secondary index %s "
+                                 "because its projection type is not ALL",
+                                 index);
+    /* CREATING (partitions being made, or the indexer's backfill running) */
+    if (strcmp(g->status, "ACTIVE") != 0)
+        return dyn_rpc_call_fail(call, DYN_EVALIDATION,
+                                 "Cannot read from backfilling global secondary index");
+    o->gsi = g;
+    o->t.parts = g->parts;
+    o->t.nparts = g->nparts;
+    return DYN_OK;
+}
+
 /* Table, index, ExclusiveStartKey: the checks that need the table. */
 static dyn_err
-open_table(read_op *o, const char *table, const char *index,
+open_table(read_op *o, const char *table, const char *index, bool consistent, const char *select,
            const Dyne__V1__AttributeValueMap *esk)
 {
     dyn_rpc_call *call = o->call;
@@ -427,17 +528,9 @@ open_table(read_op *o, const char *table, const char *index,
     if (router_table_get(o->r, table, true, a, &o->t) != DYN_OK)
         return dyn_rpc_call_fail(call, DYN_ENOTABLE, "Requested resource not found");
     if (index != NULL) {
-        if ((o->idx = router_table_lsi(&o->t, index)) == NULL) {
-            if (!router_table_has_index(o->r, table, index))
-                return dyn_rpc_call_fail(call, DYN_EVALIDATION,
-                                         "The table does not have the specified index: %s",
-                                         index);
-            /* GSIs are declared and described, but their contents arrive with their issue;
-             * answering from the base table would be wrong */
-            return dyn_rpc_call_fail(call, DYN_EUNIMPLEMENTED,
-                                     "%s on a global secondary index is not implemented yet",
-                                     o->query ? "Query" : "Scan");
-        }
+        if ((o->idx = router_table_lsi(&o->t, index)) == NULL &&
+            (rc = open_gsi(o, index, consistent, select)) != DYN_OK)
+            return rc;
     }
     if (o->t.nparts == 0)
         return dyn_rpc_call_fail(call, DYN_EUNAVAIL, "the table has no partitions");
@@ -449,7 +542,12 @@ open_table(read_op *o, const char *table, const char *index,
             o->order[j] = o->order[j - 1];
         o->order[j] = i;
     }
-    if (esk != NULL && o->idx != NULL) {
+    if (esk != NULL && o->gsi != NULL) {
+        if ((rc = gsi_start_key(o, esk, &k, &klen)) != DYN_OK)
+            return rc;
+        o->esk = k;
+        o->esk_len = klen;
+    } else if (esk != NULL && o->idx != NULL) {
         if ((rc = index_start_key(o, esk, &k, &klen)) != DYN_OK)
             return rc;
         o->esk = k;
@@ -597,12 +695,12 @@ query_range(read_op *o, const dyn_expr_key_cond *kc)
      * includes a sort-key value must cover every key it prefixes, and one that excludes it must
      * skip them all: enc() is prefix-free, so those keys are exactly the ones below the
      * bound's successor. */
-    if (o->idx != NULL && o->end_incl) {
+    if ((o->idx != NULL || o->gsi != NULL) && o->end_incl) {
         o->end = prefix_successor(a, o->end, o->elen, &sl);
         o->elen = o->end ? sl : 0;
         o->end_incl = false;
     }
-    if (o->idx != NULL && o->start_excl) {
+    if ((o->idx != NULL || o->gsi != NULL) && o->start_excl) {
         unsigned char *s = prefix_successor(a, o->start, o->slen, &sl);
         if (s == NULL)
             return DYN_EVALIDATION;   /* nothing sorts above: cannot happen for a valid enc() */
@@ -662,7 +760,9 @@ router_query(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **r
         (rc = check_values(call, in->exclusivestartkey, "The provided starting key is invalid: ")) !=
             DYN_OK)
         return rc;
-    if ((rc = open_table(o, in->tablename, in->indexname, in->exclusivestartkey)) != DYN_OK)
+    if ((rc = open_table(o, in->tablename, in->indexname,
+                         in->has_consistentread && in->consistentread, in->select,
+                         in->exclusivestartkey)) != DYN_OK)
         return rc;
     dyn_req_read rq = {
         .key_condition_expression = in->keyconditionexpression,
@@ -679,10 +779,12 @@ router_query(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **r
         .attributes_to_get = (const char *const *)in->attributestoget,
         .n_attributes_to_get = in->n_attributestoget,
     };
-    /* the key condition is checked against the queried key schema: an LSI's sort key */
-    if ((rc = dyn_req_read_parse(DYN_EXPR_OP_QUERY, &rq, o->t.ks.pk_name, o->t.ks.pk_type,
-                                 o->idx ? o->idx->sk_name : o->t.ks.sk_name,
-                                 o->idx ? o->idx->sk_type : o->t.ks.sk_type, a, &kc, &filter,
+    /* the key condition is checked against the queried key schema: an LSI's sort key, a GSI's
+     * keys */
+    const dyn_key_schema *qks = o->gsi ? &o->gsi->ks : &o->t.ks;
+    if ((rc = dyn_req_read_parse(DYN_EXPR_OP_QUERY, &rq, qks->pk_name, qks->pk_type,
+                                 o->idx ? o->idx->sk_name : qks->sk_name,
+                                 o->idx ? o->idx->sk_type : qks->sk_type, a, &kc, &filter,
                                  &proj, &msg)) != DYN_OK)
         return dyn_rpc_call_fail(call, rc, "%s", msg ? msg : "invalid query");
     o->filter = filter;
@@ -774,7 +876,9 @@ router_scan(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **re
     if ((rc = dyn_req_read_parse(DYN_EXPR_OP_SCAN, &rq, NULL, 0, NULL, 0, a, NULL, &filter, &proj,
                                  &msg)) != DYN_OK)
         return dyn_rpc_call_fail(call, rc, "%s", msg ? msg : "invalid scan");
-    if ((rc = open_table(o, in->tablename, in->indexname, in->exclusivestartkey)) != DYN_OK)
+    if ((rc = open_table(o, in->tablename, in->indexname,
+                         in->has_consistentread && in->consistentread, in->select,
+                         in->exclusivestartkey)) != DYN_OK)
         return rc;
     o->filter = filter;
     o->proj = proj;

@@ -69,6 +69,22 @@ typedef struct router_table {
     router_lsi lsis[ROUTER_LSI_MAX];
 } router_table;
 
+/* A global secondary index as reads need it: its own keys and partitions, its projection. */
+typedef struct router_gsi {
+    const char *name, *status;   /* IndexStatus: CREATING, ACTIVE */
+    dyn_key_schema ks;           /* the index's partition (and sort) key */
+    char proj;                   /* 'A' ALL, 'K' KEYS_ONLY, 'I' INCLUDE */
+    const char **non_key;        /* INCLUDE's attributes */
+    size_t n_non_key;
+    size_t nparts;
+    router_part *parts;          /* in hash order; none until the controller plans them */
+} router_gsi;
+
+/* Copies the cached GSI `index` of table `table` (not one being deleted) into arena a.
+ * DYN_ENOTFOUND if the table has none by that name. */
+dyn_err router_table_gsi(router *r, const char *table, const char *index, dyn_arena *a,
+                         router_gsi *g);
+
 /* Copies the cached table into arena a. DYN_ENOTABLE if unknown (or not ACTIVE/UPDATING when
  * active_only). */
 dyn_err router_table_get(router *r, const char *name, bool active_only, dyn_arena *a,
@@ -143,6 +159,8 @@ typedef struct router_cap {
     size_t n;
     const char *lsi[ROUTER_LSI_MAX];   /* borrowed names */
     double lsi_units[ROUTER_LSI_MAX];
+    const char *gsi;                   /* a read of a GSI: charged to it (borrowed name) */
+    double gsi_units;
 } router_cap;
 void router_cap_add_lsi(router_cap *c, const char *name, double units);
 struct Dyne__V1__ConsumedCapacity *router_consumed_cap(dyn_arena *a, const char *mode,

@@ -271,6 +271,7 @@ typedef struct upd {
     Dyne__V1__TableClassSummary *old_class;
     Dyne__V1__GlobalSecondaryIndexDescription *deleted;   /* shown DELETING in the answer */
     size_t deleted_at;
+    int64_t rev;                     /* the entry's mod revision as loaded */
 } upd;
 
 static dyn_err
@@ -633,11 +634,19 @@ create_index(upd *u, const Dyne__V1__CreateGlobalSecondaryIndexAction *x)
     gs = router_ctl_grow(u->a, d->globalsecondaryindexes, d->n_globalsecondaryindexes, sizeof *gs);
     if (g == NULL || gs == NULL)
         return DYN_ENOMEM;
-    /* an index added to a live table backfills; it has not started while nothing builds it */
+    /* an index added to a live table backfills; UpdateTable answers before it starts (the
+     * resource allocation phase), DescribeTable shows the GsiMeta's flag from then on */
     g->has_backfilling = true;
     g->backfilling = false;
     gs[d->n_globalsecondaryindexes++] = g;
     d->globalsecondaryindexes = gs;
+    /* the revision loaded is below any later change's, so the index id is new */
+    Dyne__Internal__GsiMeta *gm = router_ctl_gsi_meta(
+        u->a, u->m->table_id ? u->m->table_id : "t", x->indexname, x->keyschema, x->n_keyschema,
+        d->attributedefinitions, d->n_attributedefinitions, x->projection, true, 100 + u->rev,
+        u->now);
+    if (gm == NULL || router_ctl_gsi_add(u->a, u->m, gm) != DYN_OK)
+        return DYN_ENOMEM;
     u->changed = true;
     return DYN_OK;
 }
@@ -670,8 +679,12 @@ static void
 delete_index(upd *u, const char *name)
 {
     Dyne__V1__TableDescription *d = u->d;
+    Dyne__Internal__GsiMeta *gm = router_ctl_gsi_find(u->m, name);
     size_t at = 0, k = 0;
 
+    /* the controller drops the index's partitions, then removes its GsiMeta */
+    if (gm != NULL)
+        gm->status = "DELETING";
     u->deleted = find_gsi(d, name, &at);
     u->deleted_at = at;
     memmove(&d->globalsecondaryindexes[at], &d->globalsecondaryindexes[at + 1],
@@ -914,6 +927,16 @@ answer(upd *u)
     return d;
 }
 
+/* The index a GSI Delete of this request names; NULL if none. */
+static const char *
+deleted_index(const Dyne__V1__UpdateTableInput *in)
+{
+    for (size_t i = 0; i < in->n_globalsecondaryindexupdates; i++)
+        if (in->globalsecondaryindexupdates[i]->delete_ != NULL)
+            return in->globalsecondaryindexupdates[i]->delete_->indexname;
+    return NULL;
+}
+
 static void
 update_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
 {
@@ -933,14 +956,24 @@ update_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
         want_of(in, &u.w);
         if ((rc = router_ctl_load(r, call, in->tablename, &u.m, &rev, &u.d)) != DYN_OK)
             goto out;
+        u.rev = rev;
         if ((busy = router_ctl_in_use(a, u.m)) != NULL) {
             rc = dyn_rpc_call_fail(call, DYN_EINUSE, "%s", busy);
             goto out;
         }
+        /* decided on the entry as loaded, refused after the request's own checks */
+        bool gsi_busy = router_ctl_gsi_busy(u.m, deleted_index(in));
         u.now = router_ctl_now();
         router_ctl_describe(u.m, u.d, u.now);
         if ((rc = apply_update(r, &u)) != DYN_OK)
             goto out;
+        /* one online index change at a time per table, across calls too */
+        if (u.w.creates + u.w.deletes > 0 && gsi_busy) {
+            rc = dyn_rpc_call_fail(call, DYN_ELIMIT,
+                                   "Subscriber limit exceeded: Only 1 online index can be "
+                                   "created or deleted simultaneously per table");
+            goto out;
+        }
         /* the changes DynamoDB makes asynchronously leave the table UPDATING until the
          * controller's next pass makes it ACTIVE */
         if (u.changed && async_change(&u.w))

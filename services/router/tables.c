@@ -652,6 +652,17 @@ create_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
     m.lsis = lsis;
     m.n_tags = in->n_tags;
     m.tags = in->tags;
+    /* each GSI gets its own partitions from the controller and its entries from the indexer */
+    for (size_t i = 0; i < in->n_globalsecondaryindexes; i++) {
+        const Dyne__V1__GlobalSecondaryIndex *x = in->globalsecondaryindexes[i];
+        Dyne__Internal__GsiMeta *g = router_ctl_gsi_meta(
+            a, m.table_id, x->indexname, x->keyschema, x->n_keyschema, in->attributedefinitions,
+            in->n_attributedefinitions, x->projection, false, (int64_t)i + 1, created);
+        if (g == NULL || router_ctl_gsi_add(a, &m, g) != DYN_OK) {
+            finish_description(call, DYN_ENOMEM, NULL, 0);
+            return;
+        }
+    }
     if ((rc = meta_pack(a, &m, &buf, &len)) != DYN_OK) {
         finish_description(call, rc, NULL, 0);
         return;
@@ -774,6 +785,15 @@ delete_table_job(router *r, dyn_rpc_call *call, const ProtobufCMessage *req)
         }
         if ((busy = router_ctl_in_use(a, m)) != NULL) {
             finish_description(call, dyn_rpc_call_fail(call, DYN_EINUSE, "%s", busy), NULL, 2);
+            return;
+        }
+        if (router_ctl_gsi_busy(m, NULL)) {   /* an index is being built or dropped */
+            finish_description(call,
+                               dyn_rpc_call_fail(call, DYN_EINUSE,
+                                                 "Attempt to change a resource which is still in "
+                                                 "use: Cannot delete table while indexes are "
+                                                 "being created, updated, or deleted."),
+                               NULL, 2);
             return;
         }
         if (d->has_deletionprotectionenabled && d->deletionprotectionenabled) {

@@ -226,6 +226,8 @@ storage_h_read_changes(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCM
 
     if (!storage_partition_get(st, req->partition_id, a, &p))
         return dyn_rpc_call_fail(call, DYN_ENOTABLE, "Requested resource not found");
+    if (p.gsi)
+        return dyn_rpc_call_fail(call, DYN_EVALIDATION, "a GSI partition has no change log");
     if (req->has_max_records && req->max_records > 0 &&
         (size_t)req->max_records < LOG_READ_MAX_RECORDS)
         max_records = (size_t)req->max_records;
@@ -296,10 +298,16 @@ typedef struct consumer_op {
     unsigned char pos[8];
 } consumer_op;
 
+/* A position of UINT64_MAX forgets the consumer (an index that was deleted): nothing else
+ * could ever release what its last position holds in the log. */
 static dyn_err
 consumer_apply(dyn_kv_txn *txn, void *arg)
 {
     consumer_op *op = arg;
+    if (be64_get(op->pos) == UINT64_MAX) {
+        dyn_err rc = dyn_kv_del(txn, op->part.consumers, op->consumer, strlen(op->consumer));
+        return rc == DYN_ENOTFOUND ? DYN_OK : rc;
+    }
     return dyn_kv_put(txn, op->part.consumers, op->consumer, strlen(op->consumer), op->pos,
                       sizeof op->pos);
 }
@@ -340,6 +348,8 @@ storage_h_register_consumer(dyn_rpc_call *call, const ProtobufCMessage *m,
         return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
     if (!storage_partition_get(st, req->partition_id, a, &op->part))
         return dyn_rpc_call_fail(call, DYN_ENOTABLE, "Requested resource not found");
+    if (op->part.gsi)
+        return dyn_rpc_call_fail(call, DYN_EVALIDATION, "a GSI partition has no change log");
     op->call = call;
     op->consumer = req->consumer;
     be64_put(op->pos, req->lsn);
@@ -493,7 +503,8 @@ maint_pass(void)
     char **ids = storage_partition_ids(maint.st, &n);
 
     for (size_t i = 0; i < n; i++) {
-        log_trim(storage_kv(maint.st), ids[i], maint.retention_s);
+        if (!storage_partition_gsi(maint.st, ids[i]))   /* an index's partition has no log */
+            log_trim(storage_kv(maint.st), ids[i], maint.retention_s);
         /* a rebuild goes in steps so writes keep flowing between them */
         while (!maint_stopping() && storage_ttl_rebuild_step(maint.st, ids[i]))
             ;
@@ -553,6 +564,10 @@ storage_log_start(storage *st, int64_t retention_s)
         const void *k, *v;
         size_t kl, vl;
 
+        if (storage_partition_gsi(st, ids[i])) {   /* no log to create or read */
+            free(ids[i]);
+            continue;
+        }
         /* partitions created before the log existed get their tables now */
         if (rc == DYN_OK)
             rc = storage_log_tables_create(kv, ids[i]);

@@ -40,6 +40,7 @@ typedef struct storage_part {
     dyn_key_schema ks;    /* names in the arena given to storage_partition_get */
     const char *ttl_attr; /* arena; NULL when TTL is off */
     uint64_t ttl_gen;     /* bumped by every TTL change; the index is rebuilt for each */
+    bool gsi;             /* a global secondary index's partition: no log, expiry index, LSIs */
     size_t n_lsis;
     storage_lsi lsis[STORAGE_LSI_MAX];
 } storage_part;
@@ -50,6 +51,9 @@ void storage_part_tables(const char *id, storage_part *out);
 /* Copies partition id's state into *out (strings in arena a); false if unknown or a is out of
  * memory. Takes the registry lock for reading: safe on the committer thread. */
 bool storage_partition_get(storage *st, const char *id, dyn_arena *a, storage_part *out);
+/* Whether partition id belongs to a global secondary index (CreatePartitionRequest.gsi): it has
+ * no change log, expiry index or LSIs. false for an unknown id. */
+bool storage_partition_gsi(storage *st, const char *id);
 /* The ids of every partition (heap; free each and the array); *n set. */
 char **storage_partition_ids(storage *st, size_t *n);
 /* Sets (attr non-empty) or clears the partition's TTL attribute: the registry record first

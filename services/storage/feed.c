@@ -89,6 +89,8 @@ feed_seed(storage *st, dyn_feed_pub *pub)
         for (size_t i = 0; i < n; i++) {
             storage_part p;
             uint64_t lsn = 0;
+            if (storage_partition_gsi(st, ids[i]))   /* an index's partition has no log */
+                continue;
             storage_part_tables(ids[i], &p);
             if (storage_log_last(txn, p.log, &lsn) == DYN_OK && lsn > 0)
                 dyn_feed_pub_notify(pub, ids[i], lsn);

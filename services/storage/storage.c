@@ -27,6 +27,7 @@ typedef struct partition {
     const Dyne__Internal__KeySchema *schema;       /* def's */
     char *ttl_attr;             /* owned; NULL: TTL off */
     uint64_t ttl_gen, ttl_built;   /* TTL changes; the last one the expiry index reflects */
+    bool gsi;                   /* a global secondary index's: no log, TTL index or LSIs */
     struct partition *next;
 } partition;
 
@@ -105,7 +106,8 @@ partition_add_locked(storage *st, const Dyne__Internal__CreatePartitionRequest *
 
     p->id = dyn_xstrdup(id);
     snprintf(p->table, sizeof p->table, "p_%s", id);
-    if (ttl_attr != NULL && ttl_attr[0] != '\0') {
+    p->gsi = r->has_gsi && r->gsi;
+    if (!p->gsi && ttl_attr != NULL && ttl_attr[0] != '\0') {
         p->ttl_attr = dyn_xstrdup(ttl_attr);
         /* the expiry index is rebuilt (in the background) whenever the partition is loaded
          * with TTL on: a crash may have cut an earlier rebuild short */
@@ -300,12 +302,18 @@ h_create_partition(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessa
         (tc != NULL && tc[0] != '\0' && strcmp(tc, "STANDARD") != 0 &&
          cls != DYN_KV_CLASS_INFREQUENT))
         return dyn_rpc_call_fail(call, DYN_EVALIDATION, "bad CreatePartition request");
+    /* a GSI partition holds index entries only (docs/decisions.md, "Global secondary indexes"):
+     * an LSI on it is a planning error; a TTL attribute (the table's) is ignored */
+    bool gsi = req->has_gsi && req->gsi;
+    if (gsi && req->n_lsis > 0)
+        return dyn_rpc_call_fail(call, DYN_EVALIDATION, "a GSI partition has no LSIs");
     snprintf(table, sizeof table, "p_%s", req->partition_id);
     if ((rc = dyn_kv_table_create_class(st->kv, table, cls)) != DYN_OK)
         return dyn_rpc_call_fail(call, rc, "cannot create partition table");
-    if ((rc = storage_log_tables_create(st->kv, req->partition_id)) != DYN_OK)
+    if (!gsi && (rc = storage_log_tables_create(st->kv, req->partition_id)) != DYN_OK)
         return dyn_rpc_call_fail(call, rc, "cannot create partition log tables");
-    if ((rc = storage_lsi_tables_create(st->kv, req->partition_id, req->n_lsis, cls)) != DYN_OK)
+    if (!gsi &&
+        (rc = storage_lsi_tables_create(st->kv, req->partition_id, req->n_lsis, cls)) != DYN_OK)
         return dyn_rpc_call_fail(call, rc, "cannot create partition index tables");
 
     size_t n = dyne__internal__create_partition_request__get_packed_size(req);
@@ -330,9 +338,10 @@ h_create_partition(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessa
     pthread_mutex_unlock(&create_mu);
     if (rc != DYN_OK)
         return dyn_rpc_call_fail(call, rc, "cannot record partition");
-    dyn_log(DYN_LOG_INFO, "STORAGE-PARTITION-CREATE", "partition=%s table=%s lsis=%zu class=%s",
-            req->partition_id, req->table_name ? req->table_name : "", req->n_lsis,
-            cls == DYN_KV_CLASS_INFREQUENT ? "STANDARD_INFREQUENT_ACCESS" : "STANDARD");
+    dyn_log(DYN_LOG_INFO, "STORAGE-PARTITION-CREATE",
+            "partition=%s table=%s lsis=%zu class=%s gsi=%d", req->partition_id,
+            req->table_name ? req->table_name : "", req->n_lsis,
+            cls == DYN_KV_CLASS_INFREQUENT ? "STANDARD_INFREQUENT_ACCESS" : "STANDARD", gsi);
     if ((out = dyn_arena_alloc(a, sizeof *out)) == NULL)
         return DYN_ENOMEM;
     dyne__internal__create_partition_response__init(out);
@@ -462,6 +471,7 @@ storage_partition_get(storage *st, const char *id, dyn_arena *a, storage_part *o
     }
     out->ttl_attr = p->ttl_attr ? dyn_arena_strdup(a, p->ttl_attr) : NULL;
     out->ttl_gen = p->ttl_gen;
+    out->gsi = p->gsi;
     ok = out->ks.pk_name != NULL && (p->schema->sk_name == NULL || out->ks.sk_name != NULL) &&
          (p->ttl_attr == NULL || out->ttl_attr != NULL);
     for (size_t i = 0; ok && i < p->def->n_lsis && i < STORAGE_LSI_MAX; i++) {
@@ -471,6 +481,16 @@ storage_partition_get(storage *st, const char *id, dyn_arena *a, storage_part *o
 out:
     pthread_rwlock_unlock(&st->lock);
     return ok;
+}
+
+bool
+storage_partition_gsi(storage *st, const char *id)
+{
+    pthread_rwlock_rdlock(&st->lock);
+    partition *p = partition_find_locked(st, id);
+    bool gsi = p != NULL && p->gsi;
+    pthread_rwlock_unlock(&st->lock);
+    return gsi;
 }
 
 char **
@@ -498,6 +518,9 @@ storage_partition_set_ttl(storage *st, const char *id, const char *attr)
 
     if (attr != NULL && attr[0] == '\0')
         attr = NULL;
+    /* the router pushes a table's TTL to its partitions; an index's have no expiry index */
+    if (storage_partition_gsi(st, id))
+        return DYN_OK;
     dyn_arena_init(&a, 1u << 20);
     /* one change at a time, like creates: the record is read, changed and written whole */
     pthread_mutex_lock(&create_mu);
@@ -736,6 +759,9 @@ apply_write(dyn_kv_txn *txn, void *arg)
     for (size_t i = 0; i < part.n_lsis; i++)
         w->lsi_units[i] = plan.ix[i].units;
     w->coll_size = plan.coll_after;
+    /* a GSI partition's rows are index entries the indexer writes: no expiry index, no log */
+    if (part.gsi)
+        return DYN_OK;
     if ((rc = storage_ttl_index(txn, &part, w->key, w->klen, w->old_item, stored, a)) != DYN_OK)
         return rc;
     return storage_log_append(txn, &part, a, w->key, w->klen, w->old_item, stored, "", &w->lsn);

@@ -1,8 +1,9 @@
 /* tests/fuzz -- libs/keycodec. The first input byte picks the key types; the rest is used three
- * ways: (1) as a whole storage key for dyn_keycodec_item_key_decode, (2) as a run of enc(v)
- * values for dyn_keycodec_decode_value, (3) split in two halves that become S/N/B values to
- * encode. Decoders must never crash and accept only canonical bytes (re-encoding what they
- * accept gives the same bytes); encodings must round-trip and sort as DynamoDB orders values. */
+ * ways: (1) as a whole storage key for dyn_keycodec_item_key_decode and as a GSI entry key for
+ * dyn_keycodec_gsi_key_decode, (2) as a run of enc(v) values for dyn_keycodec_decode_value, (3)
+ * split in two halves that become S/N/B values to encode. Decoders must never crash and accept
+ * only canonical bytes (re-encoding what they accept gives the same bytes); encodings must
+ * round-trip and sort as DynamoDB orders values. */
 #include <stdbool.h>
 #include <string.h>
 
@@ -76,6 +77,26 @@ fuzz_key_decode(const uint8_t *p, size_t n, uint8_t sel)
     FZ_CHECK(len == n && memcmp(key, p, n) == 0);
 }
 
+/* (1b) a whole GSI entry key: decodes only what dyn_keycodec_gsi_key makes, byte for byte */
+static void
+fuzz_gsi_key_decode(const uint8_t *p, size_t n, uint8_t sel)
+{
+    dyn_key_type it = types[sel % 3], st = types[(sel / 3) % 3], tt = types[(sel / 9) % 3];
+    bool has_isk = (sel & 0x80) != 0, has_tsk = (sel & 0x40) != 0;
+    Dyne__V1__AttributeValue *ipk = NULL, *isk = NULL, *tpk = NULL, *tsk = NULL;
+    unsigned char *key = NULL;
+    size_t len = 0;
+    dyn_err rc = dyn_keycodec_gsi_key_decode(&arena, p, n, it, has_isk, st, tt, has_tsk, st, &ipk,
+                                             &isk, &tpk, &tsk);
+
+    FZ_CHECK(rc == DYN_OK || rc == DYN_EINTERNAL || rc == DYN_ENOMEM);
+    if (rc != DYN_OK)
+        return;
+    FZ_CHECK(ipk != NULL && tpk != NULL && (isk != NULL) == has_isk && (tsk != NULL) == has_tsk);
+    FZ_CHECK(dyn_keycodec_gsi_key(&arena, ipk, isk, tpk, tsk, &key, &len) == DYN_OK);
+    FZ_CHECK(len == n && memcmp(key, p, n) == 0);
+}
+
 /* (2) values back to back, without the hash prefix; then the same values as a full key, whose
  * hash we compute, must decode to equal values. */
 static void
@@ -115,6 +136,20 @@ fuzz_value_decode(const uint8_t *p, size_t n, uint8_t sel)
         FZ_CHECK(value_equal(pk, got[0]));
         if (has_sk)
             FZ_CHECK(sk != NULL && value_equal(sk, got[1]));
+        /* the same values as a GSI key (index pk, table pk [, table sk]) round-trip too */
+        FZ_CHECK(dyn_keycodec_gsi_key(&arena, got[0], NULL, got[0], has_sk ? got[1] : NULL, &key,
+                                      &len) == DYN_OK);
+        {
+            Dyne__V1__AttributeValue *ip = NULL, *tp = NULL, *ts = NULL;
+            FZ_CHECK(dyn_keycodec_gsi_key_decode(&arena, key, len, t[0], false, t[0], t[0], has_sk,
+                                                 t[1], &ip, NULL, &tp, &ts) == DYN_OK);
+            FZ_CHECK(value_equal(ip, got[0]) && value_equal(tp, got[0]));
+            FZ_CHECK(has_sk ? ts != NULL && value_equal(ts, got[1]) : ts == NULL);
+            FZ_CHECK(dyn_keycodec_gsi_key_decode(&arena, key, len - 1, t[0], false, t[0], t[0],
+                                                 has_sk, t[1], &ip, NULL, &tp, &ts) != DYN_OK);
+        }
+        FZ_CHECK(dyn_keycodec_item_key(&arena, got[0], has_sk ? got[1] : NULL, &key, &len) ==
+                 DYN_OK);
         /* one byte short is not a key */
         FZ_CHECK(dyn_keycodec_item_key_decode(&arena, key, len - 1, t[0], has_sk, t[1], &pk,
                                               &sk) != DYN_OK);
@@ -208,6 +243,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     fuzz_key_decode(data + 1, size - 1, data[0]);
+    dyn_arena_reset(&arena);
+    fuzz_gsi_key_decode(data + 1, size - 1, data[0]);
     dyn_arena_reset(&arena);
     fuzz_value_decode(data + 1, size - 1, data[0]);
     dyn_arena_reset(&arena);

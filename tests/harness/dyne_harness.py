@@ -366,7 +366,7 @@ class Proc:
 
 
 class Cluster:
-    """etcd + storage nodes + a controller + one router on free loopback ports, data under a
+    """etcd + storage nodes + a controller + an indexer + one router on free loopback ports, data under a
     temp dir. router_args: extra router flags (e.g. ["--auth=sigv4", "--credentials-file=..."]),
     after the harness's own so they win. storage_nodes: how many storage nodes start() starts
     (the first is "storage", the others "s2", "s3", ...); storage_args: extra flags for each."""
@@ -384,17 +384,20 @@ class Cluster:
         self.router_args = list(router_args or [])
         self.nodes = {}         # extra storage nodes: name -> {"port", "http", "node_id"}
         self.controllers = {}   # controllers: name -> {"port", "http", "node_id"}
+        self.indexers = {}      # indexers: name -> {"port", "http", "node_id"}
         self.storage_nodes = storage_nodes
         self.storage_args = list(storage_args or [])
 
     def start(self):
         """etcd, the storage nodes, the controller (it drives table lifecycles: CreateTable
-        answers CREATING and the controller makes the table ACTIVE), then the router."""
+        answers CREATING and the controller makes the table ACTIVE), the indexer (it fills
+        global secondary indexes), then the router."""
         self.start_etcd()
         self.start_storage()
         for i in range(2, self.storage_nodes + 1):
             self.add_storage("s%d" % i, args=self.storage_args)
         self.start_controller()
+        self.start_indexer()
         self.start_router()
         return self
 
@@ -478,6 +481,24 @@ class Cluster:
                                   "--listen=127.0.0.1:%d" % n["port"],
                                   "--http-listen=127.0.0.1:%d" % n["http"],
                                   "--node-id=" + n["node_id"],
+                                  "--etcd=127.0.0.1:%d" % self.etcd_port] + list(args or []),
+                           n["http"])
+
+    def start_indexer(self, name="indexer", node_id=None, args=None):
+        """Starts an indexer `name` (a key of self.procs) on free loopback ports with its
+        position files under <tmp>/<name>, its leader-key name node_id (default: name), and
+        waits for its health. Starting a name again reuses its ports and data. Returns its Proc;
+        its /metrics port is self.indexers[name]["http"]."""
+        n = self.indexers.get(name)
+        if n is None:
+            n = self.indexers[name] = {"port": free_port(), "http": free_port(),
+                                       "node_id": node_id or name}
+        return self._spawn(name, [binary("indexer"),
+                                  "--listen=127.0.0.1:%d" % n["port"],
+                                  "--http-listen=127.0.0.1:%d" % n["http"],
+                                  "--node-id=" + n["node_id"],
+                                  "--data-dir=" + os.path.join(self.tmp, name),
+                                  "--poll-ms=200",
                                   "--etcd=127.0.0.1:%d" % self.etcd_port] + list(args or []),
                            n["http"])
 

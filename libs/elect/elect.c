@@ -1,20 +1,18 @@
-/* services/controller -- leader election on one etcd key: the key is created only if absent
- * (create_revision == 0), under a lease kept alive in the background; its create revision is the
- * leader's epoch and fences every catalog write. Followers watch the key and campaign when it is
- * deleted (resign, or the leader's lease expired). */
+/* libs/elect -- see elect.h. */
+#include "libs/elect/elect.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "libs/arena/arena.h"
 #include "libs/log/log.h"
-#include "services/controller/controller.h"
 
-struct controller_elect {
+struct dyn_elect {
     dyn_meta *meta;             /* borrowed */
     char *key, *id;             /* owned */
     int64_t ttl_s;
-    controller_wake_fn wake;
+    dyn_elect_wake_fn wake;
     void *wake_arg;
     dyn_meta_watch *watch;      /* owned */
     bool renew_failing;         /* the last lease grant failed (logged once); step's thread */
@@ -28,7 +26,7 @@ struct controller_elect {
 static void
 lease_lost(void *arg, int64_t id)
 {
-    controller_elect *e = arg;
+    dyn_elect *e = arg;
     int64_t was;
 
     pthread_mutex_lock(&e->mu);
@@ -41,14 +39,14 @@ lease_lost(void *arg, int64_t id)
     dyn_log(DYN_LOG_WARN, "CONTROLLER-LEASE-LOST", "node=%s lease=%lld epoch=%lld", e->id,
             (long long)id, (long long)was);
     if (e->wake != NULL)
-        e->wake(e->wake_arg, controller_elect_epoch(e) != 0);
+        e->wake(e->wake_arg, dyn_elect_epoch(e) != 0);
 }
 
 /* meta's watch thread: a change of the leader key. */
 static void
 key_event(void *arg, const dyn_meta_event *ev)
 {
-    controller_elect *e = arg;
+    dyn_elect *e = arg;
     int64_t was = 0;
 
     if (ev->type == DYN_META_EV_PUT)
@@ -64,14 +62,14 @@ key_event(void *arg, const dyn_meta_event *ev)
         dyn_log(DYN_LOG_WARN, "CONTROLLER-LEADER-KEY-GONE", "node=%s epoch=%lld", e->id,
                 (long long)was);
     if (e->wake != NULL)
-        e->wake(e->wake_arg, controller_elect_epoch(e) != 0);
+        e->wake(e->wake_arg, dyn_elect_epoch(e) != 0);
 }
 
-controller_elect *
-controller_elect_new(dyn_meta *m, const char *key, const char *id, int ttl_s,
-                     controller_wake_fn wake, void *arg)
+dyn_elect *
+dyn_elect_new(dyn_meta *m, const char *key, const char *id, int ttl_s,
+                     dyn_elect_wake_fn wake, void *arg)
 {
-    controller_elect *e = dyn_xcalloc(1, sizeof *e);
+    dyn_elect *e = dyn_xcalloc(1, sizeof *e);
 
     e->meta = m;
     e->key = dyn_xstrdup(key);
@@ -86,7 +84,7 @@ controller_elect_new(dyn_meta *m, const char *key, const char *id, int ttl_s,
 
 /* A fresh lease kept alive, replacing a missing or lost one. */
 static dyn_err
-lease_renew(controller_elect *e)
+lease_renew(dyn_elect *e)
 {
     int64_t old, id = 0;
     dyn_err rc;
@@ -124,7 +122,7 @@ lease_renew(controller_elect *e)
 }
 
 int64_t
-controller_elect_step(controller_elect *e)
+dyn_elect_step(dyn_elect *e)
 {
     int64_t lease, epoch = 0, rev = 0;
     bool won = false;
@@ -134,7 +132,7 @@ controller_elect_step(controller_elect *e)
         if (!e->renew_failing)   /* once per outage, not once per second */
             dyn_log(DYN_LOG_WARN, "CONTROLLER-LEASE", "node=%s err=%s", e->id, dyn_err_name(rc));
         e->renew_failing = true;
-        return controller_elect_epoch(e);
+        return dyn_elect_epoch(e);
     }
     e->renew_failing = false;
     pthread_mutex_lock(&e->mu);
@@ -175,7 +173,7 @@ controller_elect_step(controller_elect *e)
 }
 
 int64_t
-controller_elect_epoch(controller_elect *e)
+dyn_elect_epoch(dyn_elect *e)
 {
     int64_t epoch;
 
@@ -186,7 +184,7 @@ controller_elect_epoch(controller_elect *e)
 }
 
 dyn_meta_cmp
-controller_elect_fence(const controller_elect *e, int64_t epoch)
+dyn_elect_fence(const dyn_elect *e, int64_t epoch)
 {
     dyn_meta_cmp c = { .key = e->key, .target = DYN_META_CMP_CREATE, .op = DYN_META_EQ,
                        .rev = epoch };
@@ -194,7 +192,7 @@ controller_elect_fence(const controller_elect *e, int64_t epoch)
 }
 
 int64_t
-controller_elect_lease(controller_elect *e)
+dyn_elect_lease(dyn_elect *e)
 {
     int64_t lease;
 
@@ -205,7 +203,7 @@ controller_elect_lease(controller_elect *e)
 }
 
 void
-controller_elect_resign(controller_elect *e)
+dyn_elect_resign(dyn_elect *e)
 {
     int64_t epoch, lease;
 
@@ -218,7 +216,7 @@ controller_elect_resign(controller_elect *e)
     pthread_mutex_unlock(&e->mu);
     if (epoch != 0) {
         /* only our own key: a successor's must survive a late resign */
-        dyn_meta_cmp ours = controller_elect_fence(e, epoch);
+        dyn_meta_cmp ours = dyn_elect_fence(e, epoch);
         dyn_meta_op del = { .type = DYN_META_OP_DELETE, .key = e->key };
         dyn_err rc = dyn_meta_txn(e->meta, &ours, 1, &del, 1, NULL, 0, NULL, NULL);
         dyn_log(DYN_LOG_INFO, "CONTROLLER-RESIGN", "node=%s epoch=%lld err=%s", e->id,
@@ -231,12 +229,12 @@ controller_elect_resign(controller_elect *e)
 }
 
 void
-controller_elect_free(controller_elect *e)
+dyn_elect_free(dyn_elect *e)
 {
     if (e == NULL)
         return;
     dyn_meta_watch_stop(e->watch);
-    controller_elect_resign(e);
+    dyn_elect_resign(e);
     pthread_mutex_destroy(&e->mu);
     free(e->key);
     free(e->id);
