@@ -11,7 +11,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
-from dyne_harness import Cluster, has_partition, internal_stubs, run_tests, wait_for  # noqa: E402
+from dyne_harness import (Cluster, has_partition, internal_stubs, run_tests, scrape,  # noqa: E402
+                          wait_for)
 
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
@@ -37,6 +38,12 @@ def describe_index(name):
         if g["IndexName"] == name:
             return g
     return None
+
+
+def index_id(name):
+    tm = internal_stubs().catalog.TableMeta()
+    tm.ParseFromString(C.etcd().get("/dyne/tables/" + TABLE)["value"])
+    return [g.index_id for g in tm.gsis if g.index_name == name][0]
 
 
 def wait_index_active(name, timeout=90):
@@ -294,6 +301,8 @@ def test_add_index_while_writing():
     with Backfilling, then ACTIVE, and its contents converge."""
     INDEXES["ByTotal"] = ("customer", "total", "INCLUDE", ["note"])
     rng = random.Random(13)
+    C.procs.pop("indexer").stop()
+    C.start_indexer(args=["--scan-page=10"])
     stop = threading.Event()
     errors = []
 
@@ -317,6 +326,14 @@ def test_add_index_while_writing():
                 "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["note"]}}}])
         g = describe_index("ByTotal")
         assert g["IndexStatus"] == "CREATING", g
+        # kill -9 of the indexer in the middle of the backfill (small scan pages make it long
+        # enough), then a restart: the backfill resumes and still converges
+        wait_for(lambda: scrape(C.indexers["indexer"]["http"]).get(
+            'dyn_indexer_backfill_items_total{index="%s"}' % index_id("ByTotal"), 0) > 0,
+            30, "the ByTotal backfill under way")
+        assert describe_index("ByTotal")["IndexStatus"] == "CREATING"
+        C.procs["indexer"].kill9()
+        C.start_indexer(args=["--scan-page=10"])
         wait_index_active("ByTotal")
         time.sleep(1.0)
     finally:
