@@ -328,6 +328,17 @@ def _wait_http(url, proc, timeout=30, what="service"):
     raise RuntimeError("%s did not become healthy at %s" % (what, url))
 
 
+def terminate(p, timeout=10):
+    """SIGTERM to subprocess p (if it still runs), SIGKILL after timeout seconds; waits."""
+    if p.poll() is None:
+        os.kill(p.pid, signal.SIGTERM)
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(p.pid, signal.SIGKILL)
+            p.wait()
+
+
 class Proc:
     def __init__(self, name, argv, log_path):
         self.name = name
@@ -347,13 +358,7 @@ class Proc:
         self.p.wait()
 
     def stop(self, timeout=10):
-        if self.p.poll() is None:
-            os.kill(self.p.pid, signal.SIGTERM)
-            try:
-                self.p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(self.p.pid, signal.SIGKILL)
-                self.p.wait()
+        terminate(self.p, timeout)
         self.log.close()
         return self.p.returncode
 
