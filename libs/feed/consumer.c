@@ -622,10 +622,13 @@ dyn_feed_consumer_close(dyn_feed_consumer *c)
         pthread_mutex_unlock(&nd->mu);
         if (nd->sub_aio != NULL)
             nng_aio_stop(nd->sub_aio);   /* cancels the receive, waits for its callback */
-        if (nd->req_open)
-            nng_close(nd->req);          /* a request in flight fails at once */
+        /* the thread first (it sees `stop` at its next turn, a request in flight ending within
+         * the socket's send/receive timeouts), then its socket: nng_close of a REQ socket that
+         * another thread is blocked on can wait forever (seen with libnng 1.5.2) */
         if (nd->started)
             pthread_join(nd->thread, NULL);
+        if (nd->req_open)
+            nng_close(nd->req);
         if (nd->sub_open)
             nng_close(nd->sub);
         if (nd->sub_aio != NULL)
