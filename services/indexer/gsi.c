@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "libs/gsi/gsi.h"
 #include "libs/keycodec/keycodec.h"
 #include "services/indexer/indexer.h"
 
@@ -68,7 +69,6 @@ indexer_gsi_new(const Dyne__Internal__KeySchema *tks, const Dyne__Internal__GsiM
                 indexer_gsi **out)
 {
     indexer_gsi *g = dyn_xcalloc(1, sizeof *g);
-    const char *pt;
     dyn_err rc = DYN_EVALIDATION;
 
     *out = NULL;
@@ -85,14 +85,7 @@ indexer_gsi_new(const Dyne__Internal__KeySchema *tks, const Dyne__Internal__GsiM
     g->index_name = g->meta->index_name != NULL ? g->meta->index_name : g->meta->index_id;
     schema_of(g->tks, &g->table_ks);
     schema_of(g->meta->key_schema, &g->index_ks);
-    pt = g->meta->projection_type;
-    if (pt == NULL || pt[0] == '\0' || strcmp(pt, "ALL") == 0)
-        g->proj = 'A';
-    else if (strcmp(pt, "KEYS_ONLY") == 0)
-        g->proj = 'K';
-    else if (strcmp(pt, "INCLUDE") == 0)
-        g->proj = 'I';
-    else
+    if ((g->proj = dyn_gsi_proj(g->meta->projection_type)) == 0)
         goto out;
     for (size_t i = 0; i < g->meta->n_non_key_attributes; i++)
         if (g->meta->non_key_attributes[i] == NULL)
@@ -126,76 +119,15 @@ out:
     return DYN_OK;
 }
 
-/* A key attribute usable as an index key: of the schema's type, and an S/B not empty (DynamoDB
- * refuses those as index keys; an item holding one has no entry). */
-static const Dyne__V1__AttributeValue *
-key_attr(const Dyne__V1__AttributeValueMap *item, const char *name, char type, bool index_key)
-{
-    const Dyne__V1__AttributeValue *v = dyn_item_get(item, name);
-
-    if (v == NULL)
-        return NULL;
-    switch (v->value_case) {
-    case DYNE__V1__ATTRIBUTE_VALUE__VALUE_S:
-        return type == 'S' && (!index_key || v->s[0] != '\0') ? v : NULL;
-    case DYNE__V1__ATTRIBUTE_VALUE__VALUE_N:
-        return type == 'N' ? v : NULL;
-    case DYNE__V1__ATTRIBUTE_VALUE__VALUE_B:
-        return type == 'B' && (!index_key || v->b.len > 0) ? v : NULL;
-    default:
-        return NULL;
-    }
-}
-
 dyn_err
 indexer_entry(const indexer_gsi *g, const Dyne__V1__AttributeValueMap *item, dyn_arena *a,
               unsigned char **key, size_t *klen, const Dyne__V1__AttributeValueMap **val)
 {
-    const Dyne__V1__AttributeValue *ipk, *isk = NULL, *tpk, *tsk = NULL;
-    Dyne__V1__AttributeValueMap *e;
-    dyn_err rc;
+    dyn_gsi_shape sh = { .table_ks = g->table_ks, .index_ks = g->index_ks, .proj = g->proj,
+                         .non_key = g->meta->non_key_attributes,
+                         .n_non_key = g->meta->n_non_key_attributes };
 
-    *key = NULL;
-    *klen = 0;
-    *val = NULL;
-    if (item == NULL)
-        return DYN_OK;
-    if ((ipk = key_attr(item, g->index_ks.pk_name, g->index_ks.pk_type, true)) == NULL)
-        return DYN_OK;
-    if (g->index_ks.sk_name != NULL &&
-        (isk = key_attr(item, g->index_ks.sk_name, g->index_ks.sk_type, true)) == NULL)
-        return DYN_OK;
-    if ((tpk = key_attr(item, g->table_ks.pk_name, g->table_ks.pk_type, false)) == NULL)
-        return DYN_OK;
-    if (g->table_ks.sk_name != NULL &&
-        (tsk = key_attr(item, g->table_ks.sk_name, g->table_ks.sk_type, false)) == NULL)
-        return DYN_OK;
-    rc = dyn_keycodec_gsi_key(a, ipk, isk, tpk, tsk, key, klen);
-    if (rc == DYN_EVALIDATION) {   /* an N that does not parse: never stored, never indexed */
-        *key = NULL;
-        *klen = 0;
-        return DYN_OK;
-    }
-    if (rc != DYN_OK)
-        return rc;
-    if (g->proj == 'A') {
-        *val = item;
-        return DYN_OK;
-    }
-    if ((e = dyn_item_new(a)) == NULL)
-        return DYN_ENOMEM;
-    const char *fixed[4] = { g->table_ks.pk_name, g->table_ks.sk_name, g->index_ks.pk_name,
-                             g->index_ks.sk_name };
-    size_t n_extra = g->proj == 'I' ? g->meta->n_non_key_attributes : 0;
-    for (size_t i = 0; i < 4 + n_extra; i++) {
-        const char *name = i < 4 ? fixed[i] : g->meta->non_key_attributes[i - 4];
-        const Dyne__V1__AttributeValue *v = name != NULL ? dyn_item_get(item, name) : NULL;
-        /* dyn_item_put replaces a name given twice (an index key that is also a table key) */
-        if (v != NULL && (rc = dyn_item_put(e, name, (Dyne__V1__AttributeValue *)v, a)) != DYN_OK)
-            return rc;
-    }
-    *val = e;
-    return DYN_OK;
+    return dyn_gsi_entry(&sh, item, a, key, klen, val);
 }
 
 const indexer_ipart *

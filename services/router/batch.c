@@ -72,11 +72,12 @@ batch_consumed(batch_op *b, ProtobufCMessage ***list, size_t *n)
             units[s->table].table +=
                 router_read_units(g->item ? (int64_t)dyn_item_size(g->item) : 0, s->consistent);
         } else {
-            /* Put and Delete responses carry the sizes in the same fields */
+            /* Put and Delete responses carry the sizes (and index writes) in the same fields */
             const Dyne__Internal__PutResponse *w = (const void *)s->resp;
             units[s->table].table += router_write_units(w->old_size > w->new_size ? w->old_size
                                                                                   : w->new_size);
             router_cap_add_lsi_writes(&units[s->table], w->lsi_writes, w->n_lsi_writes);
+            router_cap_add_gsi_writes(&units[s->table], w->gsi_writes, w->n_gsi_writes);
         }
     }
     for (size_t t = 0; t < b->ntables; t++) {
@@ -587,6 +588,8 @@ router_batch_write_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufC
                 p->key = key;
                 p->partition_id = (char *)s->part->id;
                 p->item = (Dyne__V1__AttributeValueMap *)mp;
+                p->n_gsis = t.n_gsis;
+                p->gsis = t.gsis;
                 s->req = &p->base;
             } else {
                 Dyne__Internal__DeleteRequest *d = dyn_arena_alloc(a, sizeof *d);
@@ -596,6 +599,8 @@ router_batch_write_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufC
                 d->has_key = true;
                 d->key = key;
                 d->partition_id = (char *)s->part->id;
+                d->n_gsis = t.n_gsis;
+                d->gsis = t.gsis;
                 s->req = &d->base;
             }
             b->n++;

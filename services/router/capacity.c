@@ -1,7 +1,7 @@
 /* services/router -- capacity units by DynamoDB's rules (reference §2.2): reads in 4 KB units
  * (half for eventually consistent reads), writes in 1 KB units, at least one unit each, the
- * ConsumedCapacity shapes of ReturnConsumedCapacity TOTAL and INDEXES (with the LSIs' share),
- * and ItemCollectionMetrics. */
+ * ConsumedCapacity shapes of ReturnConsumedCapacity TOTAL and INDEXES (with the LSIs' and the
+ * GSIs' shares), and ItemCollectionMetrics. */
 #include <string.h>
 
 #include "proto/dyne/internal/storage.pb-c.h"
@@ -56,6 +56,28 @@ router_cap_add_lsi(router_cap *c, const char *name, double units)
 }
 
 void
+router_cap_add_gsi(router_cap *c, const char *name, double units)
+{
+    for (size_t i = 0; i < c->n_gsi; i++)
+        if (strcmp(c->gsi[i], name) == 0) {
+            c->gsi_units[i] += units;
+            return;
+        }
+    if (c->n_gsi < ROUTER_GSI_MAX) {
+        c->gsi[c->n_gsi] = name;
+        c->gsi_units[c->n_gsi++] = units;
+    }
+}
+
+void
+router_cap_add_gsi_writes(router_cap *c, Dyne__Internal__LsiWrite *const *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (w[i]->index_name != NULL && w[i]->has_units)
+            router_cap_add_gsi(c, w[i]->index_name, w[i]->units);
+}
+
+void
 router_cap_add_lsi_writes(router_cap *c, Dyne__Internal__LsiWrite *const *w, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -74,7 +96,8 @@ router_consumed_cap(dyn_arena *a, const char *mode, const char *table, const rou
         return NULL;
     for (size_t i = 0; i < cap->n; i++)
         total += cap->lsi_units[i];
-    total += cap->gsi != NULL ? cap->gsi_units : 0;
+    for (size_t i = 0; i < cap->n_gsi; i++)
+        total += cap->gsi_units[i];
     if ((c = dyn_arena_alloc(a, sizeof *c)) == NULL)
         return NULL;
     dyne__v1__consumed_capacity__init(c);
@@ -110,17 +133,22 @@ router_consumed_cap(dyn_arena *a, const char *mode, const char *table, const rou
                 c->localsecondaryindexes[c->n_localsecondaryindexes++] = e;
             }
         }
-        if (cap->gsi != NULL) {   /* a GSI has capacity of its own */
-            Dyne__V1__ConsumedCapacity__GlobalSecondaryIndexesEntry *e =
-                dyn_arena_alloc(a, sizeof *e);
-            c->globalsecondaryindexes = dyn_arena_alloc(a, sizeof *c->globalsecondaryindexes);
-            if (e == NULL || c->globalsecondaryindexes == NULL)
+        if (cap->n_gsi > 0) {   /* each GSI has capacity of its own */
+            c->globalsecondaryindexes =
+                dyn_arena_alloc(a, sizeof *c->globalsecondaryindexes * cap->n_gsi);
+            if (c->globalsecondaryindexes == NULL)
                 return c;
-            dyne__v1__consumed_capacity__global_secondary_indexes_entry__init(e);
-            e->key = (char *)cap->gsi;
-            if ((e->value = capacity(a, cap->gsi_units, read)) == NULL)
-                return c;
-            c->globalsecondaryindexes[c->n_globalsecondaryindexes++] = e;
+            for (size_t i = 0; i < cap->n_gsi; i++) {
+                Dyne__V1__ConsumedCapacity__GlobalSecondaryIndexesEntry *e =
+                    dyn_arena_alloc(a, sizeof *e);
+                if (e == NULL)
+                    return c;
+                dyne__v1__consumed_capacity__global_secondary_indexes_entry__init(e);
+                e->key = (char *)cap->gsi[i];
+                if ((e->value = capacity(a, cap->gsi_units[i], read)) == NULL)
+                    return c;
+                c->globalsecondaryindexes[c->n_globalsecondaryindexes++] = e;
+            }
         }
     }
     return c;

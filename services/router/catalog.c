@@ -127,6 +127,72 @@ part_cmp(const void *a, const void *b)
     return x->hash_start < y->hash_start ? -1 : x->hash_start > y->hash_start;
 }
 
+/* A copy of key schema ks in arena a; NULL when out of memory. */
+static Dyne__Internal__KeySchema *
+key_schema_copy(dyn_arena *a, const Dyne__Internal__KeySchema *ks)
+{
+    Dyne__Internal__KeySchema *k = dyn_arena_alloc(a, sizeof *k);
+
+    if (k == NULL)
+        return NULL;
+    dyne__internal__key_schema__init(k);
+    k->pk_name = dyn_arena_strdup(a, ks->pk_name);
+    k->pk_type = dyn_arena_strdup(a, ks->pk_type ? ks->pk_type : "S");
+    if (ks->sk_name != NULL) {
+        k->sk_name = dyn_arena_strdup(a, ks->sk_name);
+        k->sk_type = dyn_arena_strdup(a, ks->sk_type ? ks->sk_type : "S");
+        if (k->sk_name == NULL || k->sk_type == NULL)
+            return NULL;
+    }
+    return k->pk_name != NULL && k->pk_type != NULL ? k : NULL;
+}
+
+/* The GSIs of m a write is charged to, as storage write requests carry them (GsiDef), into t:
+ * every index not being deleted. An index still CREATING is charged too: its entries are being
+ * built from the change feed (and the backfill's scan), as DynamoDB charges writes to an index
+ * while it backfills. */
+static dyn_err
+gsis_copy(dyn_arena *a, const Dyne__Internal__TableMeta *m, router_table *t)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < m->n_gsis; i++) {
+        const Dyne__Internal__GsiMeta *g = m->gsis[i];
+        if (g->index_name != NULL && g->key_schema != NULL && g->key_schema->pk_name != NULL &&
+            (g->status == NULL || strcmp(g->status, "DELETING") != 0))
+            n++;
+    }
+    if (n == 0)
+        return DYN_OK;
+    if ((t->gsis = dyn_arena_alloc(a, sizeof *t->gsis * n)) == NULL)
+        return DYN_ENOMEM;
+    for (size_t i = 0; i < m->n_gsis; i++) {
+        const Dyne__Internal__GsiMeta *g = m->gsis[i];
+        Dyne__Internal__GsiDef *d;
+        if (g->index_name == NULL || g->key_schema == NULL || g->key_schema->pk_name == NULL ||
+            (g->status != NULL && strcmp(g->status, "DELETING") == 0))
+            continue;
+        if ((d = dyn_arena_alloc(a, sizeof *d)) == NULL)
+            return DYN_ENOMEM;
+        dyne__internal__gsi_def__init(d);
+        d->name = dyn_arena_strdup(a, g->index_name);
+        d->key_schema = key_schema_copy(a, g->key_schema);
+        d->projection_type = dyn_arena_strdup(a, g->projection_type ? g->projection_type : "ALL");
+        d->n_non_key_attributes = g->n_non_key_attributes;
+        d->non_key_attributes =
+            dyn_arena_alloc(a, sizeof *d->non_key_attributes * (g->n_non_key_attributes + 1));
+        if (d->name == NULL || d->key_schema == NULL || d->projection_type == NULL ||
+            d->non_key_attributes == NULL)
+            return DYN_ENOMEM;
+        for (size_t j = 0; j < g->n_non_key_attributes; j++)
+            if ((d->non_key_attributes[j] = dyn_arena_strdup(a, g->non_key_attributes[j])) ==
+                NULL)
+                return DYN_ENOMEM;
+        t->gsis[t->n_gsis++] = d;
+    }
+    return DYN_OK;
+}
+
 dyn_err
 router_table_get(router *r, const char *name, bool active_only, dyn_arena *a, router_table *t)
 {
@@ -193,7 +259,7 @@ router_table_get(router *r, const char *name, bool active_only, dyn_arena *a, ro
             if ((l->non_key[j] = dyn_arena_strdup(a, d->non_key_attributes[j])) == NULL)
                 goto out;
     }
-    rc = DYN_OK;
+    rc = gsis_copy(a, m, t);
 out:
     pthread_rwlock_unlock(&r->cat_mu);
     return rc;

@@ -170,15 +170,18 @@ write_ctx_new(dyn_rpc_call *call, const char *table, const char *rcc, const rout
 }
 
 /* Write units of a write: the larger of the item before and after, in 1 KB units, plus the
- * index writes of its LSIs (which consume the table's capacity, reported apart). */
+ * index writes of its LSIs (which consume the table's capacity, reported apart) and of its GSIs
+ * (each index's own capacity; CapacityUnits is the sum of all). */
 static Dyne__V1__ConsumedCapacity *
 write_consumed(write_ctx *w, int64_t old_size, int64_t new_size,
-               Dyne__Internal__LsiWrite *const *lsi, size_t n_lsi)
+               Dyne__Internal__LsiWrite *const *lsi, size_t n_lsi,
+               Dyne__Internal__LsiWrite *const *gsi, size_t n_gsi)
 {
     int64_t size = old_size > new_size ? old_size : new_size;
     router_cap cap = { .table = router_write_units(size) };
 
     router_cap_add_lsi_writes(&cap, lsi, n_lsi);
+    router_cap_add_gsi_writes(&cap, gsi, n_gsi);
     return router_consumed_cap(dyn_rpc_call_arena(w->call), w->rcc, w->table, &cap, false);
 }
 
@@ -219,8 +222,9 @@ put_done(void *arg, dyn_err rc, ProtobufCMessage *resp, const char *errmsg)
             dyne__v1__put_item_output__init(out);
             if (sr->old_item != NULL && sr->old_item->n_values > 0)
                 out->attributes = sr->old_item;
-            out->consumedcapacity = write_consumed(w, sr->old_size, sr->new_size, sr->lsi_writes,
-                                                   sr->n_lsi_writes);
+            out->consumedcapacity =
+                write_consumed(w, sr->old_size, sr->new_size, sr->lsi_writes, sr->n_lsi_writes,
+                               sr->gsi_writes, sr->n_gsi_writes);
             out->itemcollectionmetrics =
                 write_metrics(w, sr->has_collection_size, sr->collection_size);
         }
@@ -258,6 +262,8 @@ router_put_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage 
     sreq->has_key = true;
     sreq->partition_id = (char *)part->id;
     sreq->item = in->item;
+    sreq->n_gsis = t.n_gsis;
+    sreq->gsis = t.gsis;
     FORWARD_COND(sreq, in);
     sreq->has_return_old = true;
     sreq->return_old = in->returnvalues != NULL && strcmp(in->returnvalues, "ALL_OLD") == 0;
@@ -380,7 +386,8 @@ delete_done(void *arg, dyn_err rc, ProtobufCMessage *resp, const char *errmsg)
             if (sr->old_item != NULL && sr->old_item->n_values > 0)
                 out->attributes = sr->old_item;
             out->consumedcapacity =
-                write_consumed(w, sr->old_size, 0, sr->lsi_writes, sr->n_lsi_writes);
+                write_consumed(w, sr->old_size, 0, sr->lsi_writes, sr->n_lsi_writes,
+                               sr->gsi_writes, sr->n_gsi_writes);
             out->itemcollectionmetrics =
                 write_metrics(w, sr->has_collection_size, sr->collection_size);
         }
@@ -417,6 +424,8 @@ router_delete_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessa
     sreq->partition_id = (char *)part->id;
     sreq->has_return_old = true;
     sreq->return_old = in->returnvalues != NULL && strcmp(in->returnvalues, "ALL_OLD") == 0;
+    sreq->n_gsis = t.n_gsis;
+    sreq->gsis = t.gsis;
     FORWARD_COND(sreq, in);
     write_ctx *wc = write_ctx_new(call, in->tablename, in->returnconsumedcapacity, &t, in->key,
                                   in->returnitemcollectionmetrics);
@@ -445,8 +454,9 @@ update_done(void *arg, dyn_err rc, ProtobufCMessage *resp, const char *errmsg)
             dyne__v1__update_item_output__init(out);
             if (sr->attributes != NULL && sr->attributes->n_values > 0)
                 out->attributes = sr->attributes;
-            out->consumedcapacity = write_consumed(w, sr->old_size, sr->new_size, sr->lsi_writes,
-                                                   sr->n_lsi_writes);
+            out->consumedcapacity =
+                write_consumed(w, sr->old_size, sr->new_size, sr->lsi_writes, sr->n_lsi_writes,
+                               sr->gsi_writes, sr->n_gsi_writes);
             out->itemcollectionmetrics =
                 write_metrics(w, sr->has_collection_size, sr->collection_size);
         }
@@ -495,6 +505,8 @@ router_update_item(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessa
     sreq->n_attribute_updates = in->n_attributeupdates;
     sreq->attribute_updates = (void *)in->attributeupdates;
     sreq->return_values = in->returnvalues;
+    sreq->n_gsis = t.n_gsis;
+    sreq->gsis = t.gsis;
     FORWARD_COND(sreq, in);
     write_ctx *wc = write_ctx_new(call, in->tablename, in->returnconsumedcapacity, &t, in->key,
                                   in->returnitemcollectionmetrics);

@@ -122,8 +122,7 @@ read_finish(read_op *o, dyn_err rc, const char *errmsg)
      * GSI on the index alone (always eventually consistent) */
     router_cap cap = { 0 };
     if (o->gsi != NULL) {
-        cap.gsi = o->gsi->name;
-        cap.gsi_units = router_read_units(o->bytes, false);
+        router_cap_add_gsi(&cap, o->gsi->name, router_read_units(o->bytes, false));
     } else if (o->idx == NULL) {
         cap.table = router_read_units(o->bytes, o->consistent);
     } else {

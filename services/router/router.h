@@ -49,6 +49,7 @@ typedef struct router_part {
 } router_part;
 
 #define ROUTER_LSI_MAX 5
+#define ROUTER_GSI_MAX 20   /* GSIs per table (CreateTable's and UpdateTable's limit) */
 
 /* A local secondary index: the table's partition key, its own sort key. */
 typedef struct router_lsi {
@@ -67,6 +68,11 @@ typedef struct router_table {
     router_part *parts;
     size_t n_lsis;
     router_lsi lsis[ROUTER_LSI_MAX];
+    /* The GSIs a write is charged to (CREATING, backfilling or not, and ACTIVE; not DELETING),
+     * as storage write requests carry them (PutRequest.gsis): the storage node counts each
+     * index's units from the item's old and new images. */
+    size_t n_gsis;
+    struct Dyne__Internal__GsiDef **gsis;
 } router_table;
 
 /* A global secondary index as reads need it: its own keys and partitions, its projection. */
@@ -152,23 +158,27 @@ double router_write_units(int64_t bytes);
 struct Dyne__V1__ConsumedCapacity;
 struct Dyne__V1__ConsumedCapacity *router_consumed(dyn_arena *a, const char *mode,
                                                    const char *table, double units, bool read);
-/* Units of one operation split between the table and its LSIs (INDEXES shows the split;
- * CapacityUnits is the sum). */
+/* Units of one operation split between the table, its LSIs and its GSIs (INDEXES shows the
+ * split; CapacityUnits is the sum). */
 typedef struct router_cap {
     double table;
     size_t n;
     const char *lsi[ROUTER_LSI_MAX];   /* borrowed names */
     double lsi_units[ROUTER_LSI_MAX];
-    const char *gsi;                   /* a read of a GSI: charged to it (borrowed name) */
-    double gsi_units;
+    size_t n_gsi;                      /* GSIs: charged to each index's own capacity */
+    const char *gsi[ROUTER_GSI_MAX];   /* borrowed names */
+    double gsi_units[ROUTER_GSI_MAX];
 } router_cap;
 void router_cap_add_lsi(router_cap *c, const char *name, double units);
+void router_cap_add_gsi(router_cap *c, const char *name, double units);
 struct Dyne__V1__ConsumedCapacity *router_consumed_cap(dyn_arena *a, const char *mode,
                                                        const char *table, const router_cap *c,
                                                        bool read);
 /* The LSI write units a storage write answer reports (repeated dyne.internal.LsiWrite). */
 struct Dyne__Internal__LsiWrite;
 void router_cap_add_lsi_writes(router_cap *c, struct Dyne__Internal__LsiWrite *const *w, size_t n);
+/* The GSI write units of a storage write answer (its gsi_writes), each to its index. */
+void router_cap_add_gsi_writes(router_cap *c, struct Dyne__Internal__LsiWrite *const *w, size_t n);
 /* ItemCollectionMetrics of a write to a table with LSIs: {ItemCollectionKey: {pk: value},
  * SizeEstimateRangeGB: [lo, hi]} from the collection's bytes; NULL on arena exhaustion. */
 struct Dyne__V1__ItemCollectionMetrics;

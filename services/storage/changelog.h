@@ -138,6 +138,19 @@ dyn_err storage_lsi_tables_drop(dyn_kv *kv, const char *id, size_t n);
 /* "i_<id>_<n>" */
 void storage_lsi_table_name(const char *id, size_t n, char *out, size_t cap);
 
+/* ---- global secondary indexes (gsi.c) ---- */
+
+struct Dyne__Internal__GsiDef;
+/* The write units the change of one item (old_item -> new_item; either may be NULL) makes on
+ * GSI g of a table keyed by tks (reference §2.2, each index write in 1 KB units of the index
+ * entry: new entry 1, removed 1, key change 2, changed projection 1, else 0; an item without the
+ * index keys, or with one of another type or an empty S/B, has no entry). Reads and writes
+ * nothing; scratch in arena a. */
+dyn_err storage_gsi_units(const dyn_key_schema *tks, const struct Dyne__Internal__GsiDef *g,
+                          const Dyne__V1__AttributeValueMap *old_item,
+                          const Dyne__V1__AttributeValueMap *new_item, dyn_arena *a,
+                          double *units);
+
 /* ---- TTL (ttl.c) ---- */
 
 /* The whole-second expiry of an item: its attribute attr is a non-negative Number; fractions

@@ -630,6 +630,9 @@ typedef struct write_op {
     const char *lsi_names[STORAGE_LSI_MAX];   /* call arena */
     double lsi_units[STORAGE_LSI_MAX];        /* index write units of this write */
     int64_t coll_size;          /* the item collection's bytes after the write */
+    Dyne__Internal__GsiDef *const *gsis;   /* the table's GSIs (request; may be none) */
+    size_t n_gsis;
+    double *gsi_units;          /* per gsis: this write's units on each (call arena) */
     int64_t deadline_ns;        /* monotonic; past it the write is refused, not applied */
 } write_op;
 
@@ -687,6 +690,8 @@ apply_write(dyn_kv_txn *txn, void *arg)
     w->lsn = 0;
     w->coll_size = 0;
     memset(w->lsi_units, 0, sizeof w->lsi_units);
+    for (size_t i = 0; i < w->n_gsis; i++)
+        w->gsi_units[i] = 0;
     /* the partition may have been dropped since the request was routed */
     if (!storage_partition_get(w->st, w->table + 2, a, &part))
         return DYN_ENOTABLE;
@@ -759,6 +764,12 @@ apply_write(dyn_kv_txn *txn, void *arg)
     for (size_t i = 0; i < part.n_lsis; i++)
         w->lsi_units[i] = plan.ix[i].units;
     w->coll_size = plan.coll_after;
+    /* the GSIs' entries are the indexer's to write (from the change record); here only what
+     * this write costs each index */
+    for (size_t i = 0; i < w->n_gsis; i++)
+        if ((rc = storage_gsi_units(&part.ks, w->gsis[i], w->old_item, stored, a,
+                                    &w->gsi_units[i])) != DYN_OK)
+            return rc;
     /* a GSI partition's rows are index entries the indexer writes: no expiry index, no log */
     if (part.gsi)
         return DYN_OK;
@@ -813,6 +824,30 @@ lsi_answer(write_op *w, dyn_arena *a, size_t *n_writes, Dyne__Internal__LsiWrite
     return DYN_OK;
 }
 
+/* The GSI part of a write's answer: the units of each index the write touched (request gsis
+ * only; an index it costs nothing is left out, as for LSIs). */
+static dyn_err
+gsi_answer(write_op *w, dyn_arena *a, size_t *n_writes, Dyne__Internal__LsiWrite ***writes)
+{
+    if (w->n_gsis == 0)
+        return DYN_OK;
+    if ((*writes = dyn_arena_alloc(a, sizeof **writes * w->n_gsis)) == NULL)
+        return DYN_ENOMEM;
+    for (size_t i = 0; i < w->n_gsis; i++) {
+        if (w->gsi_units[i] <= 0)
+            continue;
+        Dyne__Internal__LsiWrite *x = dyn_arena_alloc(a, sizeof *x);
+        if (x == NULL)
+            return DYN_ENOMEM;
+        dyne__internal__lsi_write__init(x);
+        x->index_name = w->gsis[i]->name;
+        x->has_units = true;
+        x->units = w->gsi_units[i];
+        (*writes)[(*n_writes)++] = x;
+    }
+    return DYN_OK;
+}
+
 /* Runs on the committer (or libs/kv's finisher) thread once the group is durable. */
 static void
 write_done(void *arg, dyn_err rc)
@@ -822,8 +857,8 @@ write_done(void *arg, dyn_err rc)
     Dyne__V1__AttributeValueMap *old = w->return_old ? w->old_item : NULL;
     ProtobufCMessage *resp = NULL;
 
-    /* The three write answers share their fields (sizes, LSN, LSI writes, collection size);
-     * only Put/Delete's old_item and Update's attributes differ. */
+    /* The three write answers share their fields (sizes, LSN, LSI and GSI writes, collection
+     * size); only Put/Delete's old_item and Update's attributes differ. */
 #define WRITE_ANSWER(type, init, extra)                                                        \
     do {                                                                                       \
         type *out = dyn_arena_alloc(a, sizeof *out);                                           \
@@ -839,6 +874,8 @@ write_done(void *arg, dyn_err rc)
         out->lsn = w->lsn;                                                                     \
         rc = lsi_answer(w, a, &out->n_lsi_writes, &out->lsi_writes, &out->has_collection_size, \
                         &out->collection_size);                                                \
+        if (rc == DYN_OK)                                                                      \
+            rc = gsi_answer(w, a, &out->n_gsi_writes, &out->gsi_writes);                       \
         extra;                                                                                 \
         resp = &out->base;                                                                     \
     } while (0)
@@ -897,6 +934,13 @@ submit_write(dyn_rpc_call *call, storage *st, const char *pid, ProtobufCBinaryDa
     w->cond = cond;
     w->update = update;
     w->old_on_fail = c->old_on_fail;
+    for (size_t i = 0; i < w->n_gsis; i++)
+        if (w->gsis[i] == NULL || w->gsis[i]->name == NULL || w->gsis[i]->key_schema == NULL ||
+            w->gsis[i]->key_schema->pk_name == NULL)
+            return dyn_rpc_call_fail(call, DYN_EVALIDATION, "invalid global secondary index");
+    if (w->n_gsis > 0 && (w->gsi_units = dyn_arena_zalloc(a, sizeof *w->gsi_units *
+                                                                 w->n_gsis)) == NULL)
+        return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
     int64_t left = dyn_rpc_call_deadline_ms(call);
     w->deadline_ns = left == INT64_MAX ? 0 : mono_ns() + left * 1000000;
     dyn_rpc_call_defer(call);
@@ -947,6 +991,8 @@ h_put(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **resp, vo
     w->val = val;
     w->vlen = vlen;
     w->return_old = req->has_return_old && req->return_old;
+    w->gsis = req->gsis;
+    w->n_gsis = req->n_gsis;
     return submit_write(call, ctx, req->partition_id, req->key, w, DYN_EXPR_OP_PUT_ITEM, &c);
 }
 
@@ -961,6 +1007,8 @@ h_delete(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **resp,
     if (w == NULL)
         return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
     w->return_old = req->has_return_old && req->return_old;
+    w->gsis = req->gsis;
+    w->n_gsis = req->n_gsis;
     return submit_write(call, ctx, req->partition_id, req->key, w, DYN_EXPR_OP_DELETE_ITEM, &c);
 }
 
@@ -981,6 +1029,8 @@ h_update(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCMessage **resp,
     c.n_attribute_updates = req->n_attribute_updates;
     w->key_item = req->key_item;
     w->return_values = req->return_values;
+    w->gsis = req->gsis;
+    w->n_gsis = req->n_gsis;
     return submit_write(call, ctx, req->partition_id, req->key, w, DYN_EXPR_OP_UPDATE_ITEM, &c);
 }
 
