@@ -190,19 +190,8 @@ backend_start(echo_slot *c)
 
     c->bcall = grpc_channel_create_registered_call(s->chans[i], NULL, GRPC_PROPAGATE_DEFAULTS,
                                                    w->cq, s->bmethod[i], c->deadline, NULL);
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = c->req;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &c->b_init_md;
-    ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = &c->bresp;
-    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[5].data.recv_status_on_client.trailing_metadata = &c->b_trail_md;
-    ops[5].data.recv_status_on_client.status = &c->bstatus;
-    ops[5].data.recv_status_on_client.status_details = &c->bdetails;
+    bench_unary_ops(ops, 0, c->req, &c->b_init_md, &c->bresp, &c->b_trail_md, &c->bstatus,
+                    &c->bdetails);
     c->state = SLOT_BACKEND;
     batch_or_die(c->bcall, ops, 6, c);
 }

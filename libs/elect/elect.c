@@ -2,8 +2,10 @@
 #include "libs/elect/elect.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "libs/arena/arena.h"
 #include "libs/log/log.h"
@@ -239,4 +241,19 @@ dyn_elect_free(dyn_elect *e)
     free(e->key);
     free(e->id);
     free(e);
+}
+
+void
+dyn_elect_instance_id(const char *given, const char *fallback, char *out, size_t cap)
+{
+    char host[256];
+
+    if (given != NULL && given[0] != '\0') {
+        snprintf(out, cap, "%s", given);
+        return;
+    }
+    snprintf(host, sizeof host, "%s", fallback);
+    (void)gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    snprintf(out, cap, "%s-%ld", host, (long)getpid());
 }

@@ -6,6 +6,7 @@
 #define DYN_LIBS_ELECT_ELECT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "libs/meta/meta.h"
@@ -41,5 +42,9 @@ int64_t dyn_elect_lease(dyn_elect *e);
 void dyn_elect_resign(dyn_elect *e);
 /* Stops the watch, resigns, frees. NULL is fine. */
 void dyn_elect_free(dyn_elect *e);
+
+/* The name an instance campaigns under: `given` when not empty, else "<host>-<pid>" (`fallback`
+ * when the host name is unknown), into out (cap bytes). */
+void dyn_elect_instance_id(const char *given, const char *fallback, char *out, size_t cap);
 
 #endif

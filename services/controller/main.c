@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "libs/cfg/cfg.h"
+#include "libs/elect/elect.h"
 #include "libs/log/log.h"
 #include "libs/meta/meta.h"
 #include "libs/rpc/rpc.h"
@@ -59,13 +60,7 @@ main(int argc, char **argv)
     dyn_rpc_install_signals();
     rc = 1;
 
-    if (cfg.node_id[0] != '\0') {
-        snprintf(id, sizeof id, "%s", cfg.node_id);
-    } else {
-        char host[256] = "controller";
-        (void)gethostname(host, sizeof host - 1);
-        snprintf(id, sizeof id, "%s-%ld", host, (long)getpid());
-    }
+    dyn_elect_instance_id(cfg.node_id, "controller", id, sizeof id);
     if (cfg.max_partitions < 1 || cfg.max_partitions > 4096) {
         dyn_log(DYN_LOG_ERROR, "CONTROLLER-CONFIG", "max-partitions=%d (want 1..4096)",
                 cfg.max_partitions);

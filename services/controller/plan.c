@@ -2,32 +2,46 @@
  * capacity, the hash range of each partition, and which live node takes each new partition. */
 #include "services/controller/controller.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "proto/dyne/v1/types.pb-c.h"
 
-void
-controller_capacity_of(const Dyne__V1__TableDescription *d, controller_capacity *out)
+/* The capacity a table or index asks for: the on-demand baseline or its provisioned units, raised
+ * by its warm throughput (DynamoDB's way to ask for more partitions than the mode starts with: it
+ * only ever raises the count). */
+static void
+capacity(const Dyne__V1__TableDescription *d, const Dyne__V1__ProvisionedThroughputDescription *pt,
+         bool has_warm_r, int64_t warm_r, bool has_warm_w, int64_t warm_w,
+         controller_capacity *out)
 {
-    memset(out, 0, sizeof *out);
-    if (d == NULL)
-        return;
     out->on_demand = d->billingmodesummary != NULL && d->billingmodesummary->billingmode != NULL &&
                      strcmp(d->billingmodesummary->billingmode, "PAY_PER_REQUEST") == 0;
     if (out->on_demand) {
         out->read_units = CONTROLLER_ON_DEMAND_READ_UNITS;
         out->write_units = CONTROLLER_ON_DEMAND_WRITE_UNITS;
-    } else if (d->provisionedthroughput != NULL) {
-        out->read_units = d->provisionedthroughput->readcapacityunits;
-        out->write_units = d->provisionedthroughput->writecapacityunits;
+    } else if (pt != NULL) {
+        out->read_units = pt->readcapacityunits;
+        out->write_units = pt->writecapacityunits;
     }
-    /* Warm throughput is DynamoDB's way to ask for a table pre-split for more traffic than its
-     * mode starts with: it only ever raises the count. */
-    const Dyne__V1__TableWarmThroughputDescription *w = d->warmthroughput;
-    if (w != NULL && w->has_readunitspersecond && w->readunitspersecond > out->read_units)
-        out->read_units = w->readunitspersecond;
-    if (w != NULL && w->has_writeunitspersecond && w->writeunitspersecond > out->write_units)
-        out->write_units = w->writeunitspersecond;
+    if (has_warm_r && warm_r > out->read_units)
+        out->read_units = warm_r;
+    if (has_warm_w && warm_w > out->write_units)
+        out->write_units = warm_w;
+}
+
+void
+controller_capacity_of(const Dyne__V1__TableDescription *d, controller_capacity *out)
+{
+    const Dyne__V1__TableWarmThroughputDescription *w;
+
+    memset(out, 0, sizeof *out);
+    if (d == NULL)
+        return;
+    w = d->warmthroughput;
+    capacity(d, d->provisionedthroughput, w != NULL && w->has_readunitspersecond,
+             w != NULL ? w->readunitspersecond : 0, w != NULL && w->has_writeunitspersecond,
+             w != NULL ? w->writeunitspersecond : 0, out);
 }
 
 void
@@ -35,6 +49,7 @@ controller_gsi_capacity_of(const Dyne__V1__TableDescription *d, const char *inde
                            controller_capacity *out)
 {
     const Dyne__V1__GlobalSecondaryIndexDescription *g = NULL;
+    const Dyne__V1__GlobalSecondaryIndexWarmThroughputDescription *w;
 
     memset(out, 0, sizeof *out);
     for (size_t i = 0; d != NULL && index != NULL && i < d->n_globalsecondaryindexes; i++)
@@ -43,20 +58,10 @@ controller_gsi_capacity_of(const Dyne__V1__TableDescription *d, const char *inde
             g = d->globalsecondaryindexes[i];
     if (g == NULL)
         return;
-    out->on_demand = d->billingmodesummary != NULL && d->billingmodesummary->billingmode != NULL &&
-                     strcmp(d->billingmodesummary->billingmode, "PAY_PER_REQUEST") == 0;
-    if (out->on_demand) {
-        out->read_units = CONTROLLER_ON_DEMAND_READ_UNITS;
-        out->write_units = CONTROLLER_ON_DEMAND_WRITE_UNITS;
-    } else if (g->provisionedthroughput != NULL) {
-        out->read_units = g->provisionedthroughput->readcapacityunits;
-        out->write_units = g->provisionedthroughput->writecapacityunits;
-    }
-    const Dyne__V1__GlobalSecondaryIndexWarmThroughputDescription *w = g->warmthroughput;
-    if (w != NULL && w->has_readunitspersecond && w->readunitspersecond > out->read_units)
-        out->read_units = w->readunitspersecond;
-    if (w != NULL && w->has_writeunitspersecond && w->writeunitspersecond > out->write_units)
-        out->write_units = w->writeunitspersecond;
+    w = g->warmthroughput;
+    capacity(d, g->provisionedthroughput, w != NULL && w->has_readunitspersecond,
+             w != NULL ? w->readunitspersecond : 0, w != NULL && w->has_writeunitspersecond,
+             w != NULL ? w->writeunitspersecond : 0, out);
 }
 
 static uint64_t

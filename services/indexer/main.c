@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "libs/cfg/cfg.h"
+#include "libs/elect/elect.h"
 #include "libs/log/log.h"
 #include "libs/meta/meta.h"
 #include "libs/rpc/rpc.h"
@@ -57,13 +58,7 @@ main(int argc, char **argv)
     dyn_rpc_install_signals();
     rc = 1;
 
-    if (cfg.node_id[0] != '\0') {
-        snprintf(id, sizeof id, "%s", cfg.node_id);
-    } else {
-        char host[256] = "indexer";
-        (void)gethostname(host, sizeof host - 1);
-        snprintf(id, sizeof id, "%s-%ld", host, (long)getpid());
-    }
+    dyn_elect_instance_id(cfg.node_id, "indexer", id, sizeof id);
     if (cfg.data_dir[0] == '\0' ||
         (mkdir(cfg.data_dir, 0755) != 0 && access(cfg.data_dir, W_OK) != 0)) {
         dyn_log(DYN_LOG_ERROR, "INDEXER-CONFIG", "data-dir=%s (not a writable directory)",
