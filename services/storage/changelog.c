@@ -1,7 +1,7 @@
 /* services/storage -- the per-partition change log: records written by the write path in the
- * item's own transaction, read by LSN range (ReadChanges), consumer positions (RegisterConsumer),
- * and a background thread that trims what every consumer has passed and the retention floor
- * allows, and rebuilds TTL expiry indexes. */
+ * item's own transaction while the partition has a consumer, read by LSN range (ReadChanges),
+ * consumer positions (RegisterConsumer), and a background thread that trims what every consumer
+ * has passed and the retention floor allows, and rebuilds TTL expiry indexes. */
 #include "services/storage/changelog.h"
 
 #include <pthread.h>
@@ -74,6 +74,97 @@ be64_get(const unsigned char *b)
     for (int i = 0; i < 8; i++)
         v = v << 8 | b[i];
     return v;
+}
+
+/* ---- whether a partition logs (docs/decisions.md, "Change log: only while consumed") ----
+ *
+ * The consumer table holds one reserved row besides the consumers (a consumer name is a
+ * non-empty C string, so a lone NUL byte is never one): be64(floor) || be64(consumers).
+ * consumers counts the consumer rows; a write logs only while it is above 0. floor is the LSN the
+ * log was last switched on at: records below it predate writes that were never logged, so no
+ * reader is ever given them and the trimmer drops them. Both change only inside the committer's
+ * transactions, so every write sees the state as of its own place in the commit order. */
+
+static const unsigned char LOG_STATE_KEY[1] = { 0 };
+
+typedef struct log_state {
+    uint64_t floor, consumers;
+} log_state;
+
+static bool
+is_state_key(const void *k, size_t kl)
+{
+    return kl == sizeof LOG_STATE_KEY && ((const unsigned char *)k)[0] == 0;
+}
+
+/* One pass over a consumer table: how many consumers, their lowest position (UINT64_MAX if
+ * none) and the floor the reserved row holds (0 without one). */
+static dyn_err
+consumers_walk(dyn_kv_txn *txn, const char *table, uint64_t *n, uint64_t *min, uint64_t *floor)
+{
+    dyn_kv_iter *it = NULL;
+    const void *k, *v;
+    size_t kl, vl;
+    dyn_err rc;
+
+    *n = *floor = 0;
+    *min = UINT64_MAX;
+    if ((rc = dyn_kv_iter_open(txn, table, NULL, 0, NULL, 0, false, &it)) != DYN_OK)
+        return rc;
+    while ((rc = dyn_kv_iter_next(it, &k, &kl, &v, &vl)) == DYN_OK) {
+        if (is_state_key(k, kl)) {
+            if (vl == 16)
+                *floor = be64_get(v);
+        } else if (vl == 8) {
+            uint64_t pos = be64_get(v);
+            if (pos < *min)
+                *min = pos;
+            (*n)++;
+        }
+    }
+    dyn_kv_iter_close(it);
+    return rc == DYN_ENOTFOUND ? DYN_OK : rc;
+}
+
+static dyn_err
+log_state_read(dyn_kv_txn *txn, const char *table, dyn_arena *a, log_state *s)
+{
+    void *v = NULL;
+    size_t vl = 0;
+    dyn_err rc = dyn_kv_get(txn, table, LOG_STATE_KEY, sizeof LOG_STATE_KEY, a, &v, &vl);
+
+    s->floor = s->consumers = 0;
+    if (rc == DYN_ENOTFOUND) {   /* a consumer table older than the reserved row */
+        uint64_t min, floor;
+        return consumers_walk(txn, table, &s->consumers, &min, &floor);
+    }
+    if (rc != DYN_OK)
+        return rc;
+    if (vl != 16)
+        return DYN_EINTERNAL;
+    s->floor = be64_get(v);
+    s->consumers = be64_get((const unsigned char *)v + 8);
+    return DYN_OK;
+}
+
+static dyn_err
+log_state_write(dyn_kv_txn *txn, const char *table, const log_state *s)
+{
+    unsigned char v[16];
+
+    be64_put(v, s->floor);
+    be64_put(v + 8, s->consumers);
+    return dyn_kv_put(txn, table, LOG_STATE_KEY, sizeof LOG_STATE_KEY, v, sizeof v);
+}
+
+dyn_err
+storage_log_wanted(dyn_kv_txn *txn, const storage_part *p, dyn_arena *a, bool *on)
+{
+    log_state s;
+    dyn_err rc = log_state_read(txn, p->consumers, a, &s);
+
+    *on = rc == DYN_OK && s.consumers > 0;
+    return rc;
 }
 
 /* ---- tables ---- */
@@ -241,7 +332,6 @@ storage_h_read_changes(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCM
         return dyn_rpc_call_fail(call, DYN_ENOMEM, "out of memory");
     if (req->after_lsn == UINT64_MAX)
         return dyn_rpc_call_fail(call, DYN_EVALIDATION, "after_lsn out of range");
-    be64_put(start, req->after_lsn + 1);
 
     if ((rc = dyn_kv_read_begin(storage_kv(st), &txn)) != DYN_OK)
         goto out;
@@ -250,6 +340,14 @@ storage_h_read_changes(dyn_rpc_call *call, const ProtobufCMessage *m, ProtobufCM
         goto out;
     if ((rc = log_first(txn, p.log, &out->first_lsn)) != DYN_OK)
         goto out;
+    log_state ls;
+    if ((rc = log_state_read(txn, p.consumers, a, &ls)) != DYN_OK)
+        goto out;
+    /* below the floor the log has holes (writes made while nothing consumed it): those records
+     * read as trimmed */
+    if (ls.floor > 0 && out->first_lsn < ls.floor)
+        out->first_lsn = ls.floor;
+    be64_put(start, req->after_lsn + 1 > ls.floor ? req->after_lsn + 1 : ls.floor);
     if ((rc = dyn_kv_iter_open(txn, p.log, start, sizeof start, NULL, 0, false, &it)) != DYN_OK)
         goto out;
     while (out->n_records < max_records && (out->n_records == 0 || bytes < max_bytes)) {
@@ -296,20 +394,49 @@ typedef struct consumer_op {
     storage_part part;
     const char *consumer;
     unsigned char pos[8];
+    dyn_arena *a;
 } consumer_op;
 
 /* A position of UINT64_MAX forgets the consumer (an index that was deleted): nothing else
- * could ever release what its last position holds in the log. */
+ * could ever release what its last position holds in the log. The first consumer switches the
+ * log on at the next LSN (the floor); the last one to go switches it off. */
 static dyn_err
 consumer_apply(dyn_kv_txn *txn, void *arg)
 {
     consumer_op *op = arg;
+    const char *t = op->part.consumers;
+    size_t kl = strlen(op->consumer);
+    log_state ls;
+    void *old = NULL;
+    size_t ol = 0;
+    dyn_err rc;
+
+    if ((rc = log_state_read(txn, t, op->a, &ls)) != DYN_OK)
+        return rc;
+    rc = dyn_kv_get(txn, t, op->consumer, kl, op->a, &old, &ol);
+    if (rc != DYN_OK && rc != DYN_ENOTFOUND)
+        return rc;
+    bool existed = rc == DYN_OK;
     if (be64_get(op->pos) == UINT64_MAX) {
-        dyn_err rc = dyn_kv_del(txn, op->part.consumers, op->consumer, strlen(op->consumer));
-        return rc == DYN_ENOTFOUND ? DYN_OK : rc;
+        if (!existed)
+            return DYN_OK;   /* nothing written: the committer's contract for a no-op */
+        if ((rc = dyn_kv_del(txn, t, op->consumer, kl)) != DYN_OK)
+            return rc;
+        ls.consumers = ls.consumers > 0 ? ls.consumers - 1 : 0;
+        return log_state_write(txn, t, &ls);
     }
-    return dyn_kv_put(txn, op->part.consumers, op->consumer, strlen(op->consumer), op->pos,
-                      sizeof op->pos);
+    if ((rc = dyn_kv_put(txn, t, op->consumer, kl, op->pos, sizeof op->pos)) != DYN_OK)
+        return rc;
+    if (existed)
+        return DYN_OK;
+    if (ls.consumers == 0) {
+        uint64_t last;
+        if ((rc = storage_log_last(txn, op->part.log, &last)) != DYN_OK)
+            return rc;
+        ls.floor = last + 1;
+    }
+    ls.consumers++;
+    return log_state_write(txn, t, &ls);
 }
 
 static void
@@ -351,6 +478,7 @@ storage_h_register_consumer(dyn_rpc_call *call, const ProtobufCMessage *m,
     if (op->part.gsi)
         return dyn_rpc_call_fail(call, DYN_EVALIDATION, "a GSI partition has no change log");
     op->call = call;
+    op->a = a;
     op->consumer = req->consumer;
     be64_put(op->pos, req->lsn);
     dyn_rpc_call_defer(call);
@@ -398,10 +526,12 @@ trim_apply(dyn_kv_txn *txn, void *arg)
         uint64_t lsn = be64_get(k);
         if (lsn >= last || lsn > t->upto)
             break;
-        Dyne__Internal__ChangeRecord *r = dyne__internal__change_record__unpack(&al, vl, v);
         /* records are in clock order: the first young one ends the trim */
-        if (r != NULL && r->hlc >= t->cutoff)
-            break;
+        if (t->cutoff != UINT64_MAX) {
+            Dyne__Internal__ChangeRecord *r = dyne__internal__change_record__unpack(&al, vl, v);
+            if (r != NULL && r->hlc >= t->cutoff)
+                break;
+        }
         memcpy(keys[n++], k, 8);
     }
     dyn_kv_iter_close(it);
@@ -415,61 +545,79 @@ trim_apply(dyn_kv_txn *txn, void *arg)
     return DYN_OK;
 }
 
-/* The lowest consumer position of a partition; false if none is registered. */
-static bool
-consumers_min(dyn_kv *kv, const char *table, uint64_t *min)
+/* consumers_walk, and the newest LSN, in one read transaction of its own. */
+static dyn_err
+consumers_read(dyn_kv *kv, const storage_part *p, uint64_t *n, uint64_t *min, uint64_t *floor,
+               uint64_t *last)
 {
     dyn_kv_txn *txn = NULL;
-    dyn_kv_iter *it = NULL;
-    const void *k, *v;
-    size_t kl, vl;
-    bool any = false;
+    dyn_err rc;
 
-    *min = UINT64_MAX;
-    if (dyn_kv_read_begin(kv, &txn) != DYN_OK)
-        return false;
-    if (dyn_kv_iter_open(txn, table, NULL, 0, NULL, 0, false, &it) == DYN_OK) {
-        while (dyn_kv_iter_next(it, &k, &kl, &v, &vl) == DYN_OK) {
-            if (vl != 8)
-                continue;
-            uint64_t pos = be64_get(v);
-            if (pos < *min)
-                *min = pos;
-            any = true;
-        }
-        dyn_kv_iter_close(it);
-    }
+    if ((rc = dyn_kv_read_begin(kv, &txn)) != DYN_OK)
+        return rc;
+    if ((rc = consumers_walk(txn, p->consumers, n, min, floor)) == DYN_OK)
+        rc = storage_log_last(txn, p->log, last);
     dyn_kv_read_end(txn);
-    return any;
+    return rc;
 }
 
+/* Deletes, in batches, the records up to t->upto older than t->cutoff; false on an error. */
+static bool
+trim_run(dyn_kv *kv, const char *id, trim_op *t, dyn_arena *a, size_t *total)
+{
+    dyn_err rc;
+
+    do {
+        dyn_arena_reset(a);
+        if ((rc = dyn_kv_write(kv, trim_apply, t)) != DYN_OK) {
+            if (rc != DYN_ENOTABLE)
+                dyn_log(DYN_LOG_WARN, "STORAGE-LOG-TRIM", "partition=%s err=%s", id,
+                        dyn_err_name(rc));
+            return false;
+        }
+        *total += t->deleted;
+    } while (t->more);
+    return true;
+}
+
+/* Without a consumer nothing reads the log: everything but the newest record goes (the next
+ * LSN is computed from it). With consumers: what they have all passed, once it is older than
+ * the retention, and whatever lies below the floor at once. */
 static void
 log_trim(dyn_kv *kv, const char *id, int64_t retention_s)
 {
     storage_part p;
     dyn_arena a;
-    uint64_t now = wall_ms();
+    uint64_t now = wall_ms(), floor, consumers, last;
     uint64_t keep_ms = (uint64_t)(retention_s > 0 ? retention_s : 0) * 1000u;
     trim_op t = { 0 };
     size_t total = 0;
-    dyn_err rc = DYN_OK;
+    bool ok = true;
 
     storage_part_tables(id, &p);
+    if (consumers_read(kv, &p, &consumers, &t.upto, &floor, &last) != DYN_OK)
+        return;   /* not knowing who reads the log, keep it all */
     dyn_arena_init(&a, 64u << 20);
     t.log = p.log;
     t.a = &a;
-    t.cutoff = (now > keep_ms ? now - keep_ms : 0) << 16;
-    if (!consumers_min(kv, p.consumers, &t.upto))
-        t.upto = UINT64_MAX;   /* no consumer: only the retention floor holds records */
-    do {
-        dyn_arena_reset(&a);
-        if ((rc = dyn_kv_write(kv, trim_apply, &t)) != DYN_OK)
-            break;
-        total += t.deleted;
-    } while (t.more);
-    if (rc != DYN_OK && rc != DYN_ENOTABLE)
-        dyn_log(DYN_LOG_WARN, "STORAGE-LOG-TRIM", "partition=%s err=%s", id, dyn_err_name(rc));
-    else if (total > 0)
+    if (consumers == 0) {
+        /* up to the newest record seen with no consumer: a consumer registering meanwhile
+         * switches the log on above it */
+        t.upto = last;
+        t.cutoff = UINT64_MAX;
+        ok = trim_run(kv, id, &t, &a, &total);
+    } else {
+        uint64_t passed = t.upto;
+        if (floor > 1) {
+            t.upto = floor - 1;
+            t.cutoff = UINT64_MAX;
+            ok = trim_run(kv, id, &t, &a, &total);
+        }
+        t.upto = passed;
+        t.cutoff = (now > keep_ms ? now - keep_ms : 0) << 16;
+        ok = ok && trim_run(kv, id, &t, &a, &total);
+    }
+    if (ok && total > 0)
         dyn_log(DYN_LOG_INFO, "STORAGE-LOG-TRIM", "partition=%s deleted=%zu", id, total);
     dyn_arena_fini(&a);
 }

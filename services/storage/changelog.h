@@ -80,6 +80,11 @@ dyn_err storage_log_append(dyn_kv_txn *txn, const storage_part *p, dyn_arena *a,
                            const Dyne__V1__AttributeValueMap *new_item, const char *principal,
                            uint64_t *lsn);
 
+/* Inside a write's apply: whether the partition logs its changes, which it does while at least
+ * one consumer is registered (RegisterConsumer), as of this transaction's place in the commit
+ * order. Scratch in arena a. */
+dyn_err storage_log_wanted(dyn_kv_txn *txn, const storage_part *p, dyn_arena *a, bool *on);
+
 /* The highest LSN of a log table visible to txn; 0 if the log is empty. */
 dyn_err storage_log_last(dyn_kv_txn *txn, const char *log, uint64_t *lsn);
 

@@ -698,7 +698,7 @@ apply_write(dyn_kv_txn *txn, void *arg)
     w->n_lsis = part.n_lsis;
     for (size_t i = 0; i < part.n_lsis; i++)
         w->lsi_names[i] = part.lsis[i].name;
-    /* the old image is always read: the change record carries it */
+    /* the old image is always read: conditions, return values, indexes and the change record */
     rc = dyn_kv_get(txn, w->table, w->key, w->klen, a, &old, &old_len);
     if (rc == DYN_OK)
         rc = dyn_item_decode(old, old_len, a, &w->old_item);
@@ -775,6 +775,9 @@ apply_write(dyn_kv_txn *txn, void *arg)
         return DYN_OK;
     if ((rc = storage_ttl_index(txn, &part, w->key, w->klen, w->old_item, stored, a)) != DYN_OK)
         return rc;
+    bool log;
+    if ((rc = storage_log_wanted(txn, &part, a, &log)) != DYN_OK || !log)
+        return rc;   /* no consumer: no record, and w->lsn stays 0 (no feed notice) */
     return storage_log_append(txn, &part, a, w->key, w->klen, w->old_item, stored, "", &w->lsn);
 }
 

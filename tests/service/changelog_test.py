@@ -1,8 +1,9 @@
 """The per-partition change log and the TTL expiry index of a storage node, driven through the
 public API (writes, UpdateTimeToLive/DescribeTimeToLive) and read back through the internal
 Storage RPCs (ReadChanges, RegisterConsumer, ScanExpired): records with consecutive LSNs and the
-right images, no record for writes that change nothing, paging, trimming by consumers and the
-retention floor, durability across kill -9, and the expiry index kept in step with every write."""
+right images, no record for writes that change nothing, logging only while a consumer is
+registered, paging, trimming by consumers and the retention floor, durability across kill -9, and
+the expiry index kept in step with every write."""
 import os
 import re
 import subprocess
@@ -80,6 +81,14 @@ class Storage:
         self.ch.close()
 
 
+def log_on(c, st, table, consumer="test"):
+    """The partition of a one-partition table, with a consumer registered at 0 so that its
+    writes are logged from now on (a partition logs only while something consumes it)."""
+    pid = partition_of(c, table)
+    st.register(pid, consumer, 0)
+    return pid
+
+
 def img(m, field):
     """A record's image as DynamoDB JSON, or None when absent."""
     return to_json(getattr(m, field)) if m.HasField(field) else None
@@ -97,7 +106,7 @@ def check_consecutive(recs, first=1):
 def test_records(c, st):
     cl = c.client()
     create(cl, "clog")
-    pid = partition_of(c, "clog")
+    pid = log_on(c, st, "clog")
     t = "clog"
     cl.call("PutItem", {"TableName": t, "Item": {"pk": {"S": "a"}, "v": {"N": "1"}}})
     cl.call("PutItem", {"TableName": t, "Item": {"pk": {"S": "a"}, "v": {"N": "2"}}})
@@ -147,7 +156,7 @@ def test_records(c, st):
     assert len({r.key for r in recs[:4]}) == 1 and recs[4].key != recs[0].key
     # a hash+range table: keys carry both attributes
     create(cl, "clog2", sk=True)
-    pid2 = partition_of(c, "clog2")
+    pid2 = log_on(c, st, "clog2")
     cl.call("PutItem", {"TableName": "clog2",
                         "Item": {"pk": {"S": "p"}, "sk": {"N": "7"}, "x": {"BOOL": True}}})
     recs2, _ = st.read_all(pid2)
@@ -165,7 +174,7 @@ def test_records(c, st):
 def test_paging(c, st):
     cl = c.client()
     create(cl, "page")
-    pid = partition_of(c, "page")
+    pid = log_on(c, st, "page")
     for i in range(25):
         cl.call("PutItem", {"TableName": "page",
                             "Item": {"pk": {"S": "k%02d" % i}, "pad": {"S": "x" * 300}}})
@@ -187,7 +196,7 @@ def test_paging(c, st):
 def test_consumer_keeps_young_records(c, st):
     cl = c.client()
     create(cl, "young")
-    pid = partition_of(c, "young")
+    pid = log_on(c, st, "young", "streams")
     for i in range(6):
         cl.call("PutItem", {"TableName": "young", "Item": {"pk": {"S": "k%d" % i}}})
     st.register(pid, "streams", 5)
@@ -202,10 +211,58 @@ def test_consumer_keeps_young_records(c, st):
     cl.close()
 
 
+def test_log_only_while_consumed(c, st):
+    cl = c.client()
+    create(cl, "gated")
+    pid = partition_of(c, "gated")
+
+    n = [0]
+
+    def put(k):   # every put changes the item (an identical put is no change, no record)
+        n[0] += 1
+        cl.call("PutItem", {"TableName": "gated", "Item": {"pk": {"S": k}, "n": {"N": str(n[0])}}})
+
+    def lsns(after=0):
+        resp = st.read(pid, after)
+        return [r.lsn for r in resp.records], resp.first_lsn, resp.last_lsn
+
+    for k in ("a", "b", "c"):
+        put(k)
+    assert lsns() == ([], 0, 0), lsns()           # nothing consumes the log: nothing written
+    st.register(pid, "one", 0)                     # switched on at LSN 1
+    assert lsns() == ([], 1, 0), lsns()
+    put("d")
+    put("a")
+    assert lsns() == ([1, 2], 1, 2), lsns()
+    recs, _ = st.read_all(pid)
+    assert img(recs[1], "old_image") == {"pk": {"S": "a"}, "n": {"N": "1"}}, recs[1]
+    st.register(pid, "two", 0)                     # a second consumer changes nothing
+    put("e")
+    st.register(pid, "one", 2**64 - 1)             # one of two goes: still on
+    put("f")
+    assert lsns() == ([1, 2, 3, 4], 1, 4), lsns()
+    st.register(pid, "nobody", 2**64 - 1)          # forgetting an unknown consumer: no change
+    put("g")
+    assert lsns()[2] == 5, lsns()
+    st.register(pid, "two", 2**64 - 1)             # the last one goes: off
+    put("h")
+    put("a")
+    assert lsns()[2] == 5, lsns()
+    # on again: the records before the unlogged writes read as trimmed, numbering goes on
+    st.register(pid, "three", 0)
+    assert lsns() == ([], 6, 5), lsns()
+    put("i")
+    assert lsns() == ([6], 6, 6), lsns()
+    assert lsns(2) == ([6], 6, 6), lsns(2)
+    recs, _ = st.read_all(pid)
+    assert img(recs[0], "keys") == {"pk": {"S": "i"}}, recs[0]
+    cl.close()
+
+
 def test_kill9_keeps_records(c, st):
     cl = c.client()
     create(cl, "crashlog")
-    pid = partition_of(c, "crashlog")
+    pid = log_on(c, st, "crashlog")
     acked = {}
     lock = threading.Lock()
     progress = threading.Semaphore(0)
@@ -331,7 +388,7 @@ def test_expiry_index(c, st):
     cl = c.client()
     create(cl, "ttlidx")
     t = "ttlidx"
-    pid = partition_of(c, t)
+    pid = log_on(c, st, t)   # the records name the keys ScanExpired returns
     cl.call("UpdateTimeToLive", {"TableName": t, "TimeToLiveSpecification":
                                  {"Enabled": True, "AttributeName": "exp"}})
     now = int(time.time())
@@ -518,16 +575,18 @@ def test_trim():
         assert [r.lsn for r in resp.records] == [10]
         cl.call("PutItem", {"TableName": "trimmed", "Item": {"pk": {"S": "next"}}})
         assert [r.lsn for r in st.read(pid, 10).records] == [11]
-        # no consumer at all: only the retention floor (0 here) holds records
+        # the consumers go: whatever the retention, only the newest record stays
+        st.register(pid, "indexer", 2**64 - 1)
+        st.register(pid, "streams", 2**64 - 1)
+        resp = wait_first(11)
+        assert [r.lsn for r in resp.records] == [11] and resp.last_lsn == 11, resp
+        # no consumer at all: nothing is logged
         create(cl, "free")
         pid2 = partition_of(c, "free")
         for i in range(5):
             cl.call("PutItem", {"TableName": "free", "Item": {"pk": {"S": "k%d" % i}}})
-        end = time.time() + 15
-        while time.time() < end and st.read(pid2).first_lsn != 5:
-            time.sleep(0.1)
         resp = st.read(pid2)
-        assert resp.first_lsn == 5 and resp.last_lsn == 5, resp
+        assert resp.first_lsn == 0 and resp.last_lsn == 0 and not resp.records, resp
         # dropping the table drops its log
         cl.call("DeleteTable", {"TableName": "free"})
         end = time.time() + 15
@@ -553,6 +612,7 @@ def main():
         cases = [(name, (lambda f: lambda: f(c, st))(f)) for name, f in [
             ("records: consecutive LSNs, images, events; no-op writes write none", test_records),
             ("ReadChanges paging by records and bytes", test_paging),
+            ("a partition logs only while a consumer is registered", test_log_only_while_consumed),
             ("a consumer position does not trim young records", test_consumer_keeps_young_records),
             ("UpdateTimeToLive / DescribeTimeToLive and their errors", test_ttl_api),
             ("expiry index follows puts, updates and deletes", test_expiry_index),

@@ -111,6 +111,9 @@ class Keys:
         self.p = m.partitions[0]
         self.ch = grpc.insecure_channel(self.p.node_addr)
         self.stub = self.i.storage_grpc.StorageStub(self.ch)
+        # a consumer, so that the partition logs its writes (it logs only while consumed)
+        self.stub.RegisterConsumer(self.i.storage.RegisterConsumerRequest(
+            partition_id=self.p.partition_id, consumer="keys", lsn=0), timeout=10)
         self.cache = {}
 
     def item_key(self, v):
