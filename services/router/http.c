@@ -1,4 +1,4 @@
-/* services/router -- the DynamoDB-compatible HTTP endpoint: libmicrohttpd on its own epoll
+/* services/router -- the DynamoDB-compatible HTTP endpoint: libmicrohttpd on its own polling
  * threads, one libs/rpc local call per request (the gRPC handlers, run in place), the connection
  * suspended while a deferred handler works and resumed from its completion. */
 #include "services/router/http.h"
@@ -746,8 +746,9 @@ router_http_start(dyn_rpc_server *srv, const router_http_opts *o, router_http **
     router_http *h = dyn_xcalloc(1, sizeof *h);
     struct sockaddr_storage ss;
     socklen_t sl = 0;
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                         MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD |
+                         (o->epoll ? MHD_USE_EPOLL : MHD_USE_POLL) | MHD_ALLOW_SUSPEND_RESUME |
+                         MHD_USE_ERROR_LOG;
     const union MHD_DaemonInfo *info;
     int threads = o->threads > 0 ? o->threads : DEFAULT_THREADS;
     dyn_err rc;

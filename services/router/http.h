@@ -4,6 +4,7 @@
 #ifndef DYN_SERVICES_ROUTER_HTTP_H
 #define DYN_SERVICES_ROUTER_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "libs/err/err.h"
@@ -14,7 +15,11 @@ typedef struct router_http router_http;
 
 typedef struct router_http_opts {
     const char *listen;       /* "127.0.0.1:8000", "[::1]:8000", ":8000"; port 0 picks one */
-    int threads;              /* MHD polling threads, each with its own epoll (default 2) */
+    int threads;              /* MHD polling threads (default 2), each polling its connections */
+    bool epoll;               /* epoll instead of poll(2): MHD takes a suspended connection out
+                                 of the epoll set and puts it back on resume (two epoll_ctl per
+                                 request), which poll(2) does not need; epoll pays off only with
+                                 many more connections (docs/benchmarks.md) */
     const char *region;       /* named by the GET / health answer */
     dyn_sigv4_creds *creds;   /* borrowed, must outlive the endpoint; NULL: dev auth (any
                                  well-formed or missing signature is accepted) */

@@ -18,7 +18,7 @@
 
 static struct {
     char *listen, *http_listen, *etcd, *region, *account;
-    char *ddb_listen, *auth, *credentials_file, *endpoint;
+    char *ddb_listen, *auth, *credentials_file, *endpoint, *http_poller;
     int workers, storage_deadline_ms, http_threads, storage_inflight;
     int max_tables, max_table_ops, table_max_capacity, account_max_capacity;
 } cfg;
@@ -39,6 +39,10 @@ static const dyn_cfg_opt router_opts_tab[] = {
     DYN_CFG_STR("ddb-listen", "127.0.0.1:8000",
                 "DynamoDB-compatible HTTP endpoint address ('' = off)", &cfg.ddb_listen),
     DYN_CFG_INT("http-threads", "2", "DynamoDB endpoint polling threads", &cfg.http_threads),
+    DYN_CFG_STR("http-poller", "poll",
+                "DynamoDB endpoint readiness: poll (cheapest up to ~1,000 connections a thread) "
+                "or epoll (for many more)",
+                &cfg.http_poller),
     DYN_CFG_STR("auth", "dev",
                 "DynamoDB endpoint auth: sigv4 (verify signatures) or dev (accept any)",
                 &cfg.auth),
@@ -158,8 +162,15 @@ main(int argc, char **argv)
         goto out;
     }
     if (cfg.ddb_listen[0] != '\0') {
+        if (strcmp(cfg.http_poller, "poll") != 0 && strcmp(cfg.http_poller, "epoll") != 0) {
+            dyn_log(DYN_LOG_ERROR, "ROUTER-DDB-LISTEN", "http-poller=%s (want poll or epoll)",
+                    cfg.http_poller);
+            e = DYN_EVALIDATION;
+            goto out;
+        }
         router_http_opts ho = { .listen = cfg.ddb_listen,
                                 .threads = cfg.http_threads,
+                                .epoll = strcmp(cfg.http_poller, "epoll") == 0,
                                 .region = cfg.region,
                                 .creds = creds };
         if ((e = router_http_start(srv, &ho, &ddb, &ddb_port)) != DYN_OK) {
@@ -167,8 +178,8 @@ main(int argc, char **argv)
                     dyn_err_name(e));
             goto out;
         }
-        dyn_log(DYN_LOG_INFO, "ROUTER-DDB-READY", "port=%d threads=%d auth=%s", ddb_port,
-                cfg.http_threads, cfg.auth);
+        dyn_log(DYN_LOG_INFO, "ROUTER-DDB-READY", "port=%d threads=%d poller=%s auth=%s",
+                ddb_port, cfg.http_threads, cfg.http_poller, cfg.auth);
     }
     dyn_log(DYN_LOG_INFO, "ROUTER-READY", "grpc_port=%d http_port=%d ddb_port=%d", port,
             http_port, ddb_port);
