@@ -441,8 +441,11 @@ def main():
             ("DELETING index forgotten", test_deleting_forgotten),
         ])
     finally:
-        if W.c.procs.get("indexer"):
-            sys.stderr.write(W.c.procs["indexer"].tail(40) + "\n")
+        # the tails that explain a failure: the indexer's, and the storage nodes' (their feed
+        # cursor servers answer the indexer's consumers)
+        for name in ("indexer", "storage", "s2"):
+            if W.c.procs.get(name):
+                sys.stderr.write("---- %s log tail ----\n%s\n" % (name, W.c.procs[name].tail(40)))
         W.close()
 
 
