@@ -1,7 +1,8 @@
 /* libs/feed -- the consumer: per storage node one thread with a REQ socket (cursor requests,
- * blocking with a timeout) and a SUB socket whose notices wake the thread early. Each partition
- * goes pull -> apply -> store durably -> register, in that order, so storage never trims what is
- * not applied and persisted here. */
+ * blocking with a timeout), woken early by the node's notices (a SUB socket per publisher,
+ * shared by the process's consumers: see "notice sockets"). Each partition goes pull -> apply ->
+ * store durably -> register, in that order, so storage never trims what is not applied and
+ * persisted here. */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -24,6 +25,7 @@
 #define ERR_LOG_MS 5000           /* one warning per node per this many ms */
 
 typedef struct feed_node feed_node;
+typedef struct sub_hub sub_hub;
 
 typedef struct feed_part {
     char *id;                /* owned */
@@ -43,9 +45,9 @@ typedef struct feed_part {
 struct feed_node {
     dyn_feed_consumer *c;
     char *pub_url, *cursor_url;   /* owned */
-    nng_socket sub, req;
-    bool sub_open, req_open;
-    nng_aio *sub_aio;             /* owned */
+    nng_socket req;
+    bool req_open;
+    sub_hub *hub;                 /* the notice socket this node listens on, once attached */
     pthread_t thread;
     bool started;
     pthread_mutex_t mu;
@@ -96,35 +98,195 @@ node_find(feed_node *nd, const char *id)
     return NULL;
 }
 
-/* ---- notices ---- */
+/* ---- notice sockets ----
+ *
+ * libnng 1.5.2's nng_close of a SUB socket can wait forever for a pipe that is never removed
+ * (nni_sock_shutdown; reproduced here in about one close in fifty when the socket had dialled
+ * moments before; the indexer's pass thread then stopped for good). So a process opens one SUB
+ * socket per publisher url and never closes it: every consumer's node thread for that url
+ * listens on it (attach, detach), each topic is subscribed while some attached node follows
+ * its partition, and a socket nobody listens on is subscribed to nothing. The sockets a
+ * process keeps are as many as the publisher urls it ever followed. */
+
+typedef struct sub_topic {
+    char *id;                     /* owned; the topic is "<id>\0" */
+    int refs;
+} sub_topic;
+
+struct sub_hub {
+    sub_hub *next;
+    char *url;                    /* owned */
+    nng_socket sock;
+    nng_aio *aio;                 /* owned */
+    feed_node **nodes;            /* under g_hub_mu: the attached nodes */
+    size_t n_nodes, cap_nodes;
+    sub_topic *topics;            /* under g_hub_sub_mu */
+    size_t n_topics, cap_topics;
+};
+
+/* g_hub_sub_mu: the hub list and the subscriptions (nng calls are made under it);
+ * g_hub_mu: who is attached (the receive callback holds it while it hands a notice out, and
+ * makes no nng call under it). Order: g_hub_sub_mu before g_hub_mu. */
+static pthread_mutex_t g_hub_sub_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t g_hub_mu = PTHREAD_MUTEX_INITIALIZER;
+static sub_hub *g_hubs;
+
+/* A notice for node nd: partition id has lsn. Under g_hub_mu. */
+static void
+node_notice(feed_node *nd, const char *id, uint64_t lsn)
+{
+    atomic_fetch_add(&nd->c->st_notices, 1);
+    pthread_mutex_lock(&nd->mu);
+    feed_part *p = node_find(nd, id);
+    if (p != NULL && lsn > p->heard) {
+        p->heard = lsn;
+        if (lsn > p->applied)
+            pthread_cond_signal(&nd->cv);
+    }
+    pthread_mutex_unlock(&nd->mu);
+}
 
 static void
-sub_cb(void *arg)
+hub_cb(void *arg)
 {
-    feed_node *nd = arg;
-    int rv = nng_aio_result(nd->sub_aio);
+    sub_hub *h = arg;
+    int rv = nng_aio_result(h->aio);
 
-    if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
-        return;
+    if (rv == NNG_ECLOSED)
+        return;   /* the process is going away */
     if (rv == 0) {
-        nng_msg *m = nng_aio_get_msg(nd->sub_aio);
+        nng_msg *m = nng_aio_get_msg(h->aio);
         const char *id;
         uint64_t lsn;
         if (dyn_feed_notice_decode(nng_msg_body(m), nng_msg_len(m), &id, &lsn)) {
-            atomic_fetch_add(&nd->c->st_notices, 1);
-            pthread_mutex_lock(&nd->mu);
-            feed_part *p = node_find(nd, id);
-            if (p != NULL && lsn > p->heard) {
-                p->heard = lsn;
-                if (lsn > p->applied)
-                    pthread_cond_signal(&nd->cv);
-            }
-            pthread_mutex_unlock(&nd->mu);
+            pthread_mutex_lock(&g_hub_mu);
+            for (size_t i = 0; i < h->n_nodes; i++)
+                node_notice(h->nodes[i], id, lsn);
+            pthread_mutex_unlock(&g_hub_mu);
         }
         nng_msg_free(m);
     }
-    if (!atomic_load(&nd->c->stop))
-        nng_recv_aio(nd->sub, nd->sub_aio);
+    nng_recv_aio(h->sock, h->aio);
+}
+
+/* The hub of url, opened (and dialled, retrying in the background) if there is none yet. Under
+ * g_hub_sub_mu. */
+static dyn_err
+hub_get(const char *url, sub_hub **out)
+{
+    sub_hub *h;
+    int rv;
+
+    for (h = g_hubs; h != NULL; h = h->next)
+        if (strcmp(h->url, url) == 0) {
+            *out = h;
+            return DYN_OK;
+        }
+    h = dyn_xcalloc(1, sizeof *h);
+    if ((rv = nng_sub0_open(&h->sock)) != 0) {
+        free(h);
+        return feed_nng_err(rv);
+    }
+    nng_socket_set_ms(h->sock, NNG_OPT_RECONNMINT, 50);
+    nng_socket_set_ms(h->sock, NNG_OPT_RECONNMAXT, 1000);
+    if ((rv = nng_aio_alloc(&h->aio, hub_cb, h)) != 0 ||
+        (rv = nng_dial(h->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+        /* nothing was dialled: this close has no pipe to wait for */
+        nng_close(h->sock);
+        if (h->aio != NULL)
+            nng_aio_free(h->aio);
+        free(h);
+        return feed_nng_err(rv);
+    }
+    h->url = dyn_xstrdup(url);
+    h->next = g_hubs;
+    g_hubs = h;
+    nng_recv_aio(h->sock, h->aio);
+    *out = h;
+    return DYN_OK;
+}
+
+/* One more (or, refs -1, one fewer) follower of partition id on h: subscribed from the first,
+ * unsubscribed after the last. Under g_hub_sub_mu. */
+static dyn_err
+hub_topic(sub_hub *h, const char *id, int refs)
+{
+    size_t i;
+    int rv = 0;
+
+    for (i = 0; i < h->n_topics && strcmp(h->topics[i].id, id) != 0; i++)
+        ;
+    if (i == h->n_topics) {
+        if (refs < 0)
+            return DYN_OK;
+        if (h->n_topics == h->cap_topics) {
+            h->cap_topics = h->cap_topics ? h->cap_topics * 2 : 8;
+            h->topics = dyn_xrealloc(h->topics, h->cap_topics * sizeof *h->topics);
+        }
+        h->topics[h->n_topics++] = (sub_topic){ .id = dyn_xstrdup(id), .refs = 0 };
+    }
+    sub_topic *t = &h->topics[i];
+    /* the topic "<id>\0": only this partition, not ids it is a prefix of */
+    if (refs > 0 && t->refs++ == 0)
+        rv = nng_socket_set(h->sock, NNG_OPT_SUB_SUBSCRIBE, t->id, strlen(t->id) + 1);
+    else if (refs < 0 && --t->refs == 0) {
+        (void)nng_socket_set(h->sock, NNG_OPT_SUB_UNSUBSCRIBE, t->id, strlen(t->id) + 1);
+        free(t->id);
+        h->topics[i] = h->topics[--h->n_topics];
+    }
+    return rv == 0 ? DYN_OK : feed_nng_err(rv);
+}
+
+/* nd hears the notices of its partitions from now on. */
+static dyn_err
+hub_attach(feed_node *nd)
+{
+    sub_hub *h = NULL;
+    dyn_err rc;
+
+    pthread_mutex_lock(&g_hub_sub_mu);
+    if ((rc = hub_get(nd->pub_url, &h)) != DYN_OK) {
+        pthread_mutex_unlock(&g_hub_sub_mu);
+        return rc;
+    }
+    for (size_t i = 0; i < nd->n && rc == DYN_OK; i++)
+        if ((rc = hub_topic(h, nd->parts[i]->id, 1)) != DYN_OK)
+            for (size_t j = 0; j <= i; j++)   /* the refs taken so far, this one's included */
+                (void)hub_topic(h, nd->parts[j]->id, -1);
+    if (rc == DYN_OK) {
+        pthread_mutex_lock(&g_hub_mu);
+        if (h->n_nodes == h->cap_nodes) {
+            h->cap_nodes = h->cap_nodes ? h->cap_nodes * 2 : 4;
+            h->nodes = dyn_xrealloc(h->nodes, h->cap_nodes * sizeof *h->nodes);
+        }
+        h->nodes[h->n_nodes++] = nd;
+        nd->hub = h;
+        pthread_mutex_unlock(&g_hub_mu);
+    }
+    pthread_mutex_unlock(&g_hub_sub_mu);
+    return rc;
+}
+
+/* After this, no notice reaches nd. */
+static void
+hub_detach(feed_node *nd)
+{
+    sub_hub *h = nd->hub;
+
+    if (h == NULL)
+        return;
+    pthread_mutex_lock(&g_hub_sub_mu);
+    pthread_mutex_lock(&g_hub_mu);
+    for (size_t i = 0; i < h->n_nodes; i++)
+        if (h->nodes[i] == nd) {
+            h->nodes[i] = h->nodes[--h->n_nodes];
+            break;
+        }
+    nd->hub = NULL;
+    pthread_mutex_unlock(&g_hub_mu);
+    for (size_t i = 0; i < nd->n; i++)
+        (void)hub_topic(h, nd->parts[i]->id, -1);
+    pthread_mutex_unlock(&g_hub_sub_mu);
 }
 
 /* ---- cursor requests ---- */
@@ -470,22 +632,7 @@ node_sockets(feed_node *nd, dyn_feed_consumer *c)
      * restarts later) is reached when it is back */
     if ((rv = nng_dial(nd->req, nd->cursor_url, NULL, NNG_FLAG_NONBLOCK)) != 0)
         return feed_nng_err(rv);
-    if ((rv = nng_sub0_open(&nd->sub)) != 0)
-        return feed_nng_err(rv);
-    nd->sub_open = true;
-    nng_socket_set_ms(nd->sub, NNG_OPT_RECONNMINT, 50);
-    nng_socket_set_ms(nd->sub, NNG_OPT_RECONNMAXT, 1000);
-    for (size_t i = 0; i < nd->n; i++) {
-        /* the topic "<id>\0": only this partition, not ids it is a prefix of */
-        if ((rv = nng_socket_set(nd->sub, NNG_OPT_SUB_SUBSCRIBE, nd->parts[i]->id,
-                                 strlen(nd->parts[i]->id) + 1)) != 0)
-            return feed_nng_err(rv);
-    }
-    if ((rv = nng_aio_alloc(&nd->sub_aio, sub_cb, nd)) != 0)
-        return feed_nng_err(rv);
-    if ((rv = nng_dial(nd->sub, nd->pub_url, NULL, NNG_FLAG_NONBLOCK)) != 0)
-        return feed_nng_err(rv);
-    return DYN_OK;
+    return hub_attach(nd);
 }
 
 dyn_err
@@ -565,7 +712,6 @@ dyn_feed_consumer_open(const dyn_feed_consumer_opts *o, dyn_feed_consumer **out)
     }
     for (size_t k = 0; k < c->nnodes; k++) {
         feed_node *nd = &c->nodes[k];
-        nng_recv_aio(nd->sub, nd->sub_aio);
         if (pthread_create(&nd->thread, NULL, node_main, nd) != 0) {
             rc = DYN_EINTERNAL;
             goto fail;
@@ -620,8 +766,7 @@ dyn_feed_consumer_close(dyn_feed_consumer *c)
         pthread_mutex_lock(&nd->mu);
         pthread_cond_signal(&nd->cv);
         pthread_mutex_unlock(&nd->mu);
-        if (nd->sub_aio != NULL)
-            nng_aio_stop(nd->sub_aio);   /* cancels the receive, waits for its callback */
+        hub_detach(nd);   /* no notice touches nd after this */
         /* the thread first (it sees `stop` at its next turn, a request in flight ending within
          * the socket's send/receive timeouts), then its socket: nng_close of a REQ socket that
          * another thread is blocked on can wait forever (seen with libnng 1.5.2) */
@@ -629,10 +774,6 @@ dyn_feed_consumer_close(dyn_feed_consumer *c)
             pthread_join(nd->thread, NULL);
         if (nd->req_open)
             nng_close(nd->req);
-        if (nd->sub_open)
-            nng_close(nd->sub);
-        if (nd->sub_aio != NULL)
-            nng_aio_free(nd->sub_aio);
         dyn_arena_fini(&nd->arena);
         pthread_cond_destroy(&nd->cv);
         pthread_mutex_destroy(&nd->mu);

@@ -362,6 +362,21 @@ class Proc:
         self.log.close()
         return self.p.returncode
 
+    def stacks(self):
+        """Every thread's stack (gdb, when the machine has it): what a process that stopped
+        making progress is waiting on."""
+        if self.p.poll() is not None:
+            return "(exited with %s)" % self.p.returncode
+        gdb = shutil.which("gdb")
+        if gdb is None:
+            return "(no gdb here)"
+        try:
+            r = subprocess.run([gdb, "-batch", "-p", str(self.p.pid), "-ex",
+                                "thread apply all bt"], capture_output=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return "(gdb: %s)" % e
+        return r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")[-2000:]
+
     def tail(self, n=30):
         try:
             with open(self.log_path, "rb") as f:
@@ -518,6 +533,17 @@ class Cluster:
         """URL of the router's DynamoDB-compatible HTTP endpoint (for boto3 / the AWS CLI)."""
         return "http://127.0.0.1:%d" % self.router_ddb
 
+    def diagnose(self, stacks=("indexer",), lines=40):
+        """Prints every process's log tail, and the thread stacks of those named in stacks:
+        run_tests' on_failure for suites whose failures are timing-dependent."""
+        for name, p in self.procs.items():
+            if name != "etcd":
+                sys.stdout.write("---- %s log tail ----\n%s\n" % (name, p.tail(lines)))
+        for name in stacks:
+            if name in self.procs:
+                sys.stdout.write("---- %s stacks ----\n%s\n" % (name, self.procs[name].stacks()))
+        sys.stdout.flush()
+
     def stop(self):
         for name in [n for n in self.procs if n not in ("router", "storage", "etcd")]:
             self.procs.pop(name).stop()
@@ -609,7 +635,9 @@ def scrape(http_port, timeout=2):
 
 # ---- a tiny test runner: prints per-case results and the "N passed, M failed" line ----
 
-def run_tests(cases):
+def run_tests(cases, on_failure=None):
+    """Runs (name, fn) cases in order. on_failure(): called after a failed case, to print what
+    explains it (log tails, stacks)."""
     passed = failed = 0
     for name, fn in cases:
         t0 = time.time()
@@ -622,6 +650,11 @@ def run_tests(cases):
             import traceback
             print("FAIL %s: %s" % (name, e), flush=True)
             traceback.print_exc()
+            if on_failure is not None:
+                try:
+                    on_failure()
+                except Exception as d:   # noqa: BLE001 -- a diagnostic must not hide the failure
+                    print("(on_failure: %s)" % d, flush=True)
     print("%d passed, %d failed" % (passed, failed), flush=True)
     return 1 if failed else 0
 

@@ -131,8 +131,10 @@ def index_matches(index, grpc=False):
     for hv in sorted(values):
         got = query_index(index, hv, grpc=grpc, limit=7)
         got_total += len(got)
-        if canon(got) != canon(want.get(hv, [])):
-            return False, "value %s: %d entries, want %d" % (hv, len(got), len(want.get(hv, [])))
+        g, w = canon(got), canon(want.get(hv, []))
+        if g != w:
+            return False, "value %s: %d entries, want %d; extra %s; missing %s" % (
+                hv, len(got), len(w), sorted(set(g) - set(w))[:3], sorted(set(w) - set(g))[:3])
     # nothing beyond what the model has: a Scan of the index counts every entry
     n, kw = 0, {}
     while True:
@@ -378,7 +380,7 @@ def main():
             ("an index added while writes continue: backfill, ACTIVE, converged",
              test_add_index_while_writing),
             ("an index deleted: gone, its partitions dropped", test_delete_index),
-        ])
+        ], on_failure=C.diagnose)
     finally:
         C.stop()
 

@@ -439,13 +439,8 @@ def main():
             ("storage node restart", test_storage_restart),
             ("metrics", test_metrics),
             ("DELETING index forgotten", test_deleting_forgotten),
-        ])
+        ], on_failure=W.c.diagnose)
     finally:
-        # the tails that explain a failure: the indexer's, and the storage nodes' (their feed
-        # cursor servers answer the indexer's consumers)
-        for name in ("indexer", "storage", "s2"):
-            if W.c.procs.get(name):
-                sys.stderr.write("---- %s log tail ----\n%s\n" % (name, W.c.procs[name].tail(40)))
         W.close()
 
 
