@@ -768,8 +768,10 @@ catalog_progress(pass *p, ix_worker *w, const char *pid)
         if (t->n_partitions > 0 && all &&
             (g->status == NULL || strcmp(g->status, "ACTIVE") != 0 || g->backfilling)) {
             g->status = "ACTIVE";
-            g->has_backfilling = true;
-            g->backfilling = false;
+            /* only an index added to an existing table has the member: one made by
+             * CreateTable never shows Backfilling (DynamoDB) */
+            if (g->has_backfilling)
+                g->backfilling = false;
             changed = true;
         }
         if (!changed) {
