@@ -271,19 +271,24 @@ def test_reads():
             e.response["Error"]["Message"], e.response
 
 
-def test_indexer_kill9_mid_stream():
-    rng = random.Random(11)
+def start_writer(rng, n):
+    """A thread running mutate(rng, n, 400) until the event is set: (event, errors, thread)."""
     stop = threading.Event()
     errors = []
 
     def writer():
         try:
             while not stop.is_set():
-                mutate(rng, 20, 400)
+                mutate(rng, n, 400)
         except Exception as e:   # noqa: BLE001
             errors.append(e)
     t = threading.Thread(target=writer)
     t.start()
+    return stop, errors, t
+
+
+def test_indexer_kill9_mid_stream():
+    stop, errors, t = start_writer(random.Random(11), 20)
     try:
         for _ in range(2):
             time.sleep(1.0)
@@ -302,20 +307,9 @@ def test_add_index_while_writing():
     """UpdateTable adds an INCLUDE index to the populated table while writes go on: CREATING
     with Backfilling, then ACTIVE, and its contents converge."""
     INDEXES["ByTotal"] = ("customer", "total", "INCLUDE", ["note"])
-    rng = random.Random(13)
     C.procs.pop("indexer").stop()
     C.start_indexer(args=["--scan-page=10"])
-    stop = threading.Event()
-    errors = []
-
-    def writer():
-        try:
-            while not stop.is_set():
-                mutate(rng, 10, 400)
-        except Exception as e:   # noqa: BLE001
-            errors.append(e)
-    t = threading.Thread(target=writer)
-    t.start()
+    stop, errors, t = start_writer(random.Random(13), 10)
     try:
         ddb.update_table(
             TableName=TABLE,
